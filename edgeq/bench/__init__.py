@@ -1,0 +1,130 @@
+"""Benchmarking on the device: stage the runner, run one artifact per fresh process, parse its JSON line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgeq._resources import resource_dir
+from edgeq.bench.stats import LatencyStats, compare, latency_stats
+from edgeq.errors import BenchError, CommandFailed, ConfigError
+from edgeq.transport.base import Transport
+
+log = logging.getLogger(__name__)
+
+RUNNER_NAME = "edgeq_runner.py"
+
+
+@dataclass(frozen=True)
+class BenchSpec:
+    """How to measure: warmup and timed runs, threads, and how long a slow device may take."""
+
+    runs: int = 50
+    warmup: int = 5
+    threads: int = 1
+    timeout_s: float = 900.0
+
+    def __post_init__(self) -> None:
+        for key in ("runs", "threads"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"--{key} must be ≥ 1, got {getattr(self, key)}")
+        if self.warmup < 0:
+            raise ConfigError(f"--warmup must be ≥ 0, got {self.warmup}")
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """What the runner reported for one artifact."""
+
+    latency: LatencyStats
+    load_ms: float
+    first_run_ms: float
+    peak_rss_mb: float
+    arch: str
+    threads: int
+    versions: dict[str, Any]
+    outputs: list[dict[str, Any]]
+    check_outputs: list[list[Any]] | None = field(default=None, repr=False)
+
+
+def runner_path() -> Path:
+    return resource_dir("runners") / RUNNER_NAME
+
+
+def stage_runner(transport: Transport, workdir: str) -> str:
+    """Push the runner once per version (named by its hash); return its device path."""
+    local = runner_path()
+    digest = hashlib.sha256(local.read_bytes()).hexdigest()
+    remote = f"{workdir}/runner/edgeq_runner-{digest[:16]}.py"
+    if transport.sha256(remote) != digest:
+        transport.push(local, remote)
+    return remote
+
+
+def stage_file(transport: Transport, local: Path, workdir: str, folder: str, digest: str, suffix: str) -> str:
+    """Push a file under its content hash unless the device already has it; return its device path."""
+    remote = f"{workdir}/{folder}/{digest}{suffix}"
+    if transport.sha256(remote) != digest:
+        transport.push(local, remote)
+    return remote
+
+
+def run_bench(transport: Transport, *, python: str, runner: str, artifact: str, fmt: str, engine: str | None,
+              inputs: str, spec: BenchSpec, check: str | None = None, check_out: str | None = None,
+              local_check_out: Path | None = None) -> BenchResult:
+    """Run the runner for one artifact in a fresh process and parse its one JSON line."""
+    argv = [python, runner, "--artifact", artifact, "--format", fmt, "--inputs", inputs,
+            "--warmup", str(spec.warmup), "--runs", str(spec.runs), "--threads", str(spec.threads)]
+    if engine and fmt == "ptl":
+        argv += ["--engine", engine]
+    if check and check_out:
+        argv += ["--check", check, "--check-out", check_out]
+    try:
+        result = transport.run(argv, timeout_s=spec.timeout_s, check=False)
+    except CommandFailed as exc:  # pragma: no cover - check=False
+        raise BenchError(str(exc)) from exc
+    report = parse_report(result.stdout, result.stderr)
+    if not report.get("ok"):
+        error = report.get("error", {})
+        raise BenchError(f"the runner failed on the device: {error.get('type', '?')}: {error.get('message', '')[:300]}",
+                         hint="run with --debug to see the runner's stderr")
+    if result.returncode != 0:
+        raise BenchError(f"the runner exited {result.returncode} after reporting success")
+    check_outputs = None
+    if check_out and local_check_out is not None and report.get("check_count"):
+        import torch
+
+        transport.pull(check_out, local_check_out)
+        check_outputs = torch.load(local_check_out, weights_only=True)
+    return BenchResult(
+        latency=latency_stats(report["latencies_ms"]), load_ms=float(report["load_ms"]),
+        first_run_ms=float(report["first_run_ms"]), peak_rss_mb=float(report["peak_rss_mb"]),
+        arch=str(report["arch"]), threads=int(report["threads"]), versions=dict(report.get("versions", {})),
+        outputs=list(report.get("outputs", [])), check_outputs=check_outputs,
+    )
+
+
+def parse_report(stdout: str, stderr: str = "") -> dict[str, Any]:
+    """The runner's one JSON object from stdout; anything else there is a protocol error."""
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    candidates = [line for line in lines if line.lstrip().startswith("{")]
+    if len(candidates) != 1:
+        tail = (stderr.strip().splitlines() or ["(no stderr)"])[-1][:300]
+        raise BenchError(f"the runner printed {len(candidates)} JSON lines instead of one; last stderr line: {tail}")
+    try:
+        report = json.loads(candidates[0])
+    except json.JSONDecodeError as exc:
+        raise BenchError(f"the runner's report is not valid JSON: {exc}") from exc
+    if not isinstance(report, dict) or "runner" not in report:
+        raise BenchError("the runner's report lacks the 'runner' field")
+    if report.get("ok") and not isinstance(report.get("latencies_ms"), list):
+        raise BenchError("the runner's report lacks 'latencies_ms'")
+    return report
+
+
+__all__ = ["BenchResult", "BenchSpec", "LatencyStats", "compare", "latency_stats", "parse_report", "run_bench",
+           "runner_path", "stage_file", "stage_runner"]

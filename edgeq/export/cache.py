@@ -1,0 +1,86 @@
+"""Content-addressed artifact cache: the same model, weights, inputs, spec and toolchain give the same key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from edgeq.export.manifest import tensor_specs, toolchain_versions
+
+
+def _digest_tensors(digest: Any, tensors: Sequence[torch.Tensor]) -> None:
+    for tensor in tensors:
+        t = tensor.detach().contiguous().cpu()
+        digest.update(str((tuple(t.shape), t.dtype)).encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+
+
+def model_digest(model: torch.nn.Module) -> str:
+    """Weights, buffers and structure of a module."""
+    digest = hashlib.sha256(repr(model).encode())
+    state = model.state_dict()
+    for name in sorted(state):
+        digest.update(name.encode())
+        if isinstance(state[name], torch.Tensor):
+            _digest_tensors(digest, [state[name]])
+    return digest.hexdigest()
+
+
+def samples_digest(samples: Sequence[Any]) -> str:
+    digest = hashlib.sha256()
+    for sample in samples:
+        _digest_tensors(digest, torch.utils._pytree.tree_flatten(sample)[0])
+    return digest.hexdigest()
+
+
+def cache_key(*, fingerprint: str, model: torch.nn.Module, example: tuple[Any, ...],
+              calibration: Sequence[Any], spec: dict[str, Any]) -> str:
+    material = {
+        "fingerprint": fingerprint,
+        "model": model_digest(model),
+        "inputs": tensor_specs(example),
+        "example": samples_digest([example]),
+        "calibration": samples_digest(calibration) if spec.get("scheme") == "static" else None,
+        "spec": spec,
+        "toolchain": toolchain_versions(),
+        "layout": 1,
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+class ArtifactCache:
+    """One folder per key holding ``model.<format>`` and ``manifest.json``; entries appear atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def entry(self, key: str) -> Path:
+        return self.root / key[:2] / key
+
+    def lookup(self, key: str, fmt: str) -> Path | None:
+        entry = self.entry(key)
+        artifact = entry / f"model.{fmt}"
+        return artifact if artifact.is_file() and (entry / "manifest.json").is_file() else None
+
+    def staging(self) -> Path:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
+
+    def commit(self, staging: Path, key: str) -> Path:
+        """Move a finished staging folder into place; a concurrent writer's identical entry wins."""
+        entry = self.entry(key)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            staging.rename(entry)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            if not entry.is_dir():
+                raise
+        return entry

@@ -1,0 +1,161 @@
+"""Resolve a model source string: ``zoo:NAME``, ``path/file.py:factory`` or ``program.pt2``."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from edgeq.errors import ModelError
+from edgeq.models.types import EvalSet, LoadedModel
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A parsed model source; ``kind`` is ``zoo``, ``file`` or ``pt2``."""
+
+    kind: str
+    target: str
+    factory: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> ModelSource:
+        if text.startswith("zoo:"):
+            return cls("zoo", text[4:])
+        if text.endswith(".pt2"):
+            return cls("pt2", text)
+        path, sep, factory = text.rpartition(":")
+        if sep and path.endswith(".py") and factory.isidentifier():
+            return cls("file", path, factory)
+        if text.endswith(".py"):
+            raise ModelError(f"model source {text!r} names a file but no factory", hint=f"write it as {text}:make_model")
+        raise ModelError(
+            f"cannot read model source {text!r}",
+            hint="use zoo:NAME, path/to/file.py:factory, or a saved torch.export program .pt2",
+        )
+
+    def __str__(self) -> str:
+        if self.kind == "zoo":
+            return f"zoo:{self.target}"
+        return f"{self.target}:{self.factory}" if self.factory else self.target
+
+
+def load_model(source: str | ModelSource) -> LoadedModel:
+    """Resolve a source into a ``LoadedModel`` in eval mode, or raise ``ModelError`` saying why."""
+    parsed = source if isinstance(source, ModelSource) else ModelSource.parse(source)
+    if parsed.kind == "zoo":
+        from edgeq.models.zoo import load_zoo
+
+        return load_zoo(parsed.target)
+    if parsed.kind == "pt2":
+        return _load_pt2(Path(parsed.target))
+    return _load_factory(Path(parsed.target), parsed.factory or "")
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _load_pt2(path: Path) -> LoadedModel:
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist")
+    try:
+        program = torch.export.load(str(path))
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad archive
+        raise ModelError(f"{path}: not a torch.export program ({type(exc).__name__}: {exc})",
+                         hint="save one with torch.export.save(torch.export.export(model, inputs), 'model.pt2')") from exc
+    example = getattr(program, "example_inputs", None)
+    if not example or not example[0]:
+        raise ModelError(f"{path}: the program carries no example inputs", hint="export it again with torch 2.5 or newer")
+    args, kwargs = example
+    if kwargs:
+        raise ModelError(f"{path}: the program takes keyword inputs ({', '.join(kwargs)}); edgeq needs positional inputs")
+    return LoadedModel(name=str(path), model=program.module(), example_inputs=tuple(args), fingerprint=f"pt2:{_file_digest(path)}")
+
+
+def _import_file(path: Path) -> Any:
+    if not path.is_file():
+        raise ModelError(f"model file {path} does not exist")
+    module_name = f"edgeq_user_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:12]}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ModelError(f"cannot import {path} as Python")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    sys.path.insert(0, str(path.resolve().parent))  # let the file import its neighbours
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - user code may raise anything
+        raise ModelError(f"importing {path} failed: {_where(exc, path)}") from exc
+    finally:
+        sys.path.remove(str(path.resolve().parent))
+    return module
+
+
+def _where(exc: BaseException, path: Path) -> str:
+    """``ExcType: message (file.py:LINE)``, pointing at the user's own line when there is one."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).resolve() == path.resolve()]
+    at = f" (at {path.name}:{frames[-1].lineno})" if frames else ""
+    return f"{type(exc).__name__}: {exc}{at}"
+
+
+def _load_factory(path: Path, factory_name: str) -> LoadedModel:
+    module = _import_file(path)
+    factory = getattr(module, factory_name, None)
+    if not callable(factory):
+        found = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_") and getattr(v, "__module__", None) == module.__name__)
+        raise ModelError(f"{path} has no function {factory_name!r}", hint=f"functions there: {', '.join(found) or 'none'}")
+    try:
+        returned = factory()
+    except Exception as exc:  # noqa: BLE001 - user code may raise anything
+        raise ModelError(f"{path}:{factory_name}() raised {_where(exc, path)}") from exc
+    where = f"{path}:{factory_name}()"
+    if not isinstance(returned, (tuple, list)) or len(returned) not in (2, 3):
+        raise ModelError(f"{where} returned {type(returned).__name__}", hint="return (model, example_inputs) or (model, example_inputs, evaluation)")
+    model, example = returned[0], returned[1]
+    if not isinstance(model, torch.nn.Module):
+        raise ModelError(f"{where} returned {type(model).__name__} as the model; expected a torch.nn.Module")
+    inputs = normalize_inputs(example, where=where)
+    loaded = LoadedModel(name=f"{path.name}:{factory_name}", model=model, example_inputs=inputs,
+                         fingerprint=f"file:{_file_digest(path)}:{factory_name}")
+    if len(returned) == 3 and returned[2] is not None:
+        _attach_evaluation(loaded, returned[2], where)
+    return loaded
+
+
+def normalize_inputs(example: Any, *, where: str) -> tuple[Any, ...]:
+    """Example inputs as a tuple of positional arguments whose leaves are all tensors."""
+    inputs = (example,) if isinstance(example, torch.Tensor) else example
+    if isinstance(inputs, list):
+        inputs = tuple(inputs)
+    if not isinstance(inputs, tuple) or not inputs:
+        raise ModelError(f"{where}: example inputs must be a tensor or a tuple of tensors, got {type(example).__name__}")
+    leaves, _ = torch.utils._pytree.tree_flatten(inputs)
+    for leaf in leaves:
+        if not isinstance(leaf, torch.Tensor):
+            raise ModelError(f"{where}: example inputs hold a {type(leaf).__name__}; only tensors (nested in tuples, lists or dicts) are supported")
+    return inputs
+
+
+def _attach_evaluation(loaded: LoadedModel, evaluation: Any, where: str) -> None:
+    if isinstance(evaluation, EvalSet):
+        loaded.eval_set = evaluation
+    elif callable(evaluation):
+        loaded.evaluator = evaluation
+    elif isinstance(evaluation, Sequence) and evaluation and all(isinstance(s, (tuple, list)) and len(s) == 2 for s in evaluation):
+        loaded.eval_set = EvalSet(
+            inputs=[normalize_inputs(x, where=f"{where} evaluation sample") for x, _ in evaluation],
+            labels=[int(y) for _, y in evaluation],
+        )
+    else:
+        raise ModelError(
+            f"{where}: cannot use the third item ({type(evaluation).__name__}) for evaluation",
+            hint="return an edgeq.EvalSet, a list of (inputs, label) pairs, or a function evaluate(forward) -> score",
+        )

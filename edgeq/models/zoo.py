@@ -1,0 +1,77 @@
+"""Built-in models: two trained on real data for accuracy, two published architectures for speed, one NLP model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from edgeq.cache import cache_dir
+from edgeq.errors import ModelError
+from edgeq.models.types import LoadedModel
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    description: str
+    build: Callable[[], LoadedModel]
+
+
+def _digits(kind: str) -> LoadedModel:
+    from edgeq.models import digits
+
+    model, example, eval_set, calibration = digits.build(kind, cache_dir() / "zoo")
+    return LoadedModel(
+        name=f"zoo:digits-{kind}", model=model, example_inputs=example, eval_set=eval_set,
+        calibration=calibration, fingerprint=f"zoo:digits-{kind}",
+        description=ZOO[f"digits-{kind}"].description,
+    )
+
+
+def _vision(name: str) -> LoadedModel:
+    from edgeq.models import architectures
+
+    torch.manual_seed(0)
+    factory = architectures.mobilenet_v2 if name == "mobilenet-v2" else architectures.resnet18
+    model = factory().eval()
+    generator = torch.Generator().manual_seed(1)
+    images = [(torch.rand(1, 3, 224, 224, generator=generator) * 2 - 1,) for _ in range(8)]
+    return LoadedModel(
+        name=f"zoo:{name}", model=model, example_inputs=images[0], calibration=images,
+        fingerprint=f"zoo:{name}", description=ZOO[name].description,
+    )
+
+
+def _minilm() -> LoadedModel:
+    try:
+        from edgeq.models import minilm
+
+        model, example = minilm.load_minilm()
+        calibration = minilm.tokenize(minilm.sentences()[:32])
+    except ImportError as exc:
+        raise ModelError(f"zoo:minilm is not available: {exc}") from exc
+    return LoadedModel(
+        name="zoo:minilm", model=model.eval(), example_inputs=example, calibration=calibration,
+        fingerprint="zoo:minilm", description=ZOO["minilm"].description,
+    )
+
+
+ZOO: dict[str, ZooEntry] = {
+    entry.name: entry
+    for entry in (
+        ZooEntry("digits-cnn", "3-block CNN with BatchNorm on sklearn digits (8x8), trained in seconds", lambda: _digits("cnn")),
+        ZooEntry("digits-lstm", "2-layer LSTM reading sklearn digits row by row, trained in seconds", lambda: _digits("lstm")),
+        ZooEntry("mobilenet-v2", "MobileNetV2 1.0 (224x224, deterministic random init; for speed, not accuracy)", lambda: _vision("mobilenet-v2")),
+        ZooEntry("resnet-18", "ResNet-18 (224x224, deterministic random init; for speed, not accuracy)", lambda: _vision("resnet-18")),
+        ZooEntry("minilm", "all-MiniLM-L6-v2 sentence embedder, 32 tokens (needs the nlp extra)", _minilm),
+    )
+}
+
+
+def load_zoo(name: str) -> LoadedModel:
+    entry = ZOO.get(name)
+    if entry is None:
+        raise ModelError(f"no zoo model named {name!r}", hint=f"known: {', '.join(ZOO)}")
+    return entry.build()

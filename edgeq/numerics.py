@@ -1,0 +1,39 @@
+"""How far an artifact's outputs are from the fp32 eager model on the same inputs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+
+def flatten_outputs(outputs: Any) -> list[torch.Tensor]:
+    """Tensor leaves of a model's outputs, in pytree order (matches the runner's flattening)."""
+    return [t for t in torch.utils._pytree.tree_flatten(outputs)[0] if isinstance(t, torch.Tensor)]
+
+
+def compare_outputs(reference: Sequence[Sequence[torch.Tensor]], candidate: Sequence[Sequence[torch.Tensor]]) -> dict[str, float]:
+    """``max_abs_err`` over every output; ``cosine`` mean per sample of all outputs concatenated;
+    ``top1_agreement`` of the first output's argmax (the class a classifier would report)."""
+    if len(reference) != len(candidate):
+        raise ValueError(f"{len(reference)} reference samples but {len(candidate)} candidate samples")
+    max_err, cosines, agree = 0.0, [], 0
+    for ref, got in zip(reference, candidate):
+        if len(ref) != len(got):
+            raise ValueError(f"the model gives {len(ref)} outputs but the artifact gave {len(got)}")
+        for r, g in zip(ref, got):
+            if r.shape != g.shape:
+                raise ValueError(f"output shape {tuple(g.shape)} differs from fp32's {tuple(r.shape)}")
+        r_flat = torch.cat([r.detach().float().reshape(-1) for r in ref])
+        g_flat = torch.cat([g.detach().float().reshape(-1) for g in got])
+        if r_flat.numel():
+            max_err = max(max_err, (r_flat - g_flat).abs().max().item())
+            cosines.append(torch.nn.functional.cosine_similarity(r_flat, g_flat, dim=0, eps=1e-12).item())
+        agree += int(ref[0].reshape(-1).argmax().item() == got[0].reshape(-1).argmax().item()) if ref[0].numel() else 1
+    return {
+        "max_abs_err": max_err,
+        "cosine": sum(cosines) / len(cosines) if cosines else 1.0,
+        "top1_agreement": agree / len(reference),
+        "samples": len(reference),
+    }

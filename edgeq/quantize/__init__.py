@@ -1,0 +1,39 @@
+"""Quantization: pick a scheme, then run the flow that matches the artifact format."""
+
+from __future__ import annotations
+
+import importlib
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from edgeq.quantize.scheme_choice import choose_scheme
+from edgeq.quantize.spec import SCHEMES, QuantResult, QuantSpec
+
+_Handler = Callable[[torch.nn.Module, tuple[Any, ...], Sequence[tuple[Any, ...]], QuantSpec], QuantResult]
+
+
+def _float(model: torch.nn.Module, example: tuple[Any, ...], calibration: Sequence[tuple[Any, ...]], spec: QuantSpec) -> QuantResult:
+    return QuantResult(spec=spec, model=model, notes=[])
+
+
+# One flow per artifact format, imported on first use (torchao alone takes seconds to import).
+_FLOWS = {"pte": ("edgeq.quantize.pt2e", "quantize_pt2e"), "ptl": ("edgeq.quantize.legacy", "quantize_legacy")}
+
+
+def _handler(spec: QuantSpec) -> _Handler:
+    if spec.scheme == "none":
+        return _float
+    module, name = _FLOWS[spec.format]
+    return getattr(importlib.import_module(module), name)
+
+
+def quantize(model: torch.nn.Module, example: tuple[Any, ...], spec: QuantSpec,
+             calibration: Sequence[tuple[Any, ...]] = ()) -> QuantResult:
+    """Quantize ``model`` as ``spec`` says; ``model`` must already be prepared for tracing."""
+    return _handler(spec)(model, example, calibration, spec)
+
+
+__all__ = ["SCHEMES", "QuantResult", "QuantSpec", "choose_scheme", "quantize"]

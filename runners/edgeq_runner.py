@@ -1,0 +1,154 @@
+#!/usr/bin/env python3
+"""edgeq device-side benchmark runner.
+
+Runs on the device with only the standard library and torch or the ExecuTorch
+runtime (never edgeq). Loads one .pte or .ptl, runs warmup then timed runs,
+optionally runs check inputs and saves their outputs, and prints exactly one
+JSON line on stdout. Everything else goes to stderr.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import resource
+import sys
+import time
+
+RUNNER_VERSION = 1
+
+
+def _flatten(tree):
+    """Leaves in torch.utils._pytree order: tuples/lists in order, dicts by insertion order."""
+    if isinstance(tree, (tuple, list)):
+        return [leaf for item in tree for leaf in _flatten(item)]
+    if isinstance(tree, dict):
+        return [leaf for value in tree.values() for leaf in _flatten(value)]
+    return [tree]
+
+
+def _versions():
+    found = {"python": platform.python_version()}
+    try:
+        from importlib.metadata import version
+
+        for package in ("torch", "executorch"):
+            try:
+                found[package] = version(package)
+            except Exception:  # noqa: BLE001 - absent package
+                found[package] = None
+    except ImportError:
+        pass
+    return found
+
+
+def _peak_rss_mb():
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024.0 if sys.platform != "darwin" else peak / (1024.0 * 1024.0)
+
+
+def _import_runtime(args):
+    """Import the runtime before the clock starts: load_ms is the model's load, not Python's imports."""
+    if args.format == "pte":
+        from executorch.extension.pybindings import portable_lib  # noqa: F401
+    else:
+        from torch.jit.mobile import _load_for_lite_interpreter  # noqa: F401
+
+
+def _load(args):
+    import torch
+
+    if args.format == "pte":
+        from executorch.extension.pybindings import portable_lib
+
+        if args.threads:
+            portable_lib._unsafe_reset_threadpool(args.threads)
+        module = portable_lib._load_for_executorch(args.artifact)
+        return lambda inputs: list(module.forward(tuple(_flatten(inputs))))
+    if args.engine:
+        torch.backends.quantized.engine = args.engine
+    from torch.jit.mobile import _load_for_lite_interpreter
+
+    module = _load_for_lite_interpreter(args.artifact)
+    return lambda inputs: _flatten(module(*inputs))
+
+
+def _describe(tensor):
+    data = tensor.detach().contiguous()
+    info = {"shape": list(data.shape), "dtype": str(data.dtype).replace("torch.", "")}
+    info["sha256"] = hashlib.sha256(data.numpy().tobytes()).hexdigest()
+    if data.numel() <= 64:
+        info["values"] = data.reshape(-1).tolist()
+    return info
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--artifact", required=True)
+    parser.add_argument("--format", choices=("pte", "ptl"), required=True)
+    parser.add_argument("--engine", default=None, help="quantized engine for .ptl (qnnpack, fbgemm, x86)")
+    parser.add_argument("--inputs", required=True, help="torch.save'd tuple of example inputs")
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--check", default=None, help="torch.save'd list of input tuples to run once each")
+    parser.add_argument("--check-out", default=None, help="where to torch.save the check outputs")
+    args = parser.parse_args(argv)
+    try:
+        import torch
+
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        inputs = torch.load(args.inputs, weights_only=True)
+        _import_runtime(args)
+        start = time.perf_counter()
+        forward = _load(args)
+        load_ms = (time.perf_counter() - start) * 1000.0
+        start = time.perf_counter()
+        outputs = forward(inputs)
+        first_run_ms = (time.perf_counter() - start) * 1000.0
+        for _ in range(args.warmup):
+            forward(inputs)
+        latencies = []
+        for _ in range(args.runs):
+            start = time.perf_counter()
+            forward(inputs)
+            latencies.append((time.perf_counter() - start) * 1000.0)
+        checked = 0
+        if args.check and args.check_out:
+            samples = torch.load(args.check, weights_only=True)
+            results = [[t.clone() for t in forward(sample)] for sample in samples]
+            os.makedirs(os.path.dirname(args.check_out) or ".", exist_ok=True)
+            tmp = args.check_out + ".tmp"
+            torch.save(results, tmp)
+            os.replace(tmp, args.check_out)
+            checked = len(results)
+        report = {
+            "runner": RUNNER_VERSION,
+            "ok": True,
+            "versions": _versions(),
+            "arch": platform.machine(),
+            "threads": args.threads or torch.get_num_threads(),
+            "format": args.format,
+            "load_ms": load_ms,
+            "first_run_ms": first_run_ms,
+            "latencies_ms": latencies,
+            "peak_rss_mb": _peak_rss_mb(),
+            "outputs": [_describe(t) for t in outputs],
+            "check_count": checked,
+        }
+    except Exception as exc:  # noqa: BLE001 - reported to the host as one JSON line
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+        report = {"runner": RUNNER_VERSION, "ok": False, "error": {"type": type(exc).__name__, "message": str(exc)[:2000]},
+                  "arch": platform.machine(), "versions": _versions()}
+        print(json.dumps(report), flush=True)
+        return 1
+    print(json.dumps(report), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
