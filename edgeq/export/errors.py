@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from edgeq.errors import ModelError
 
 _HINTS = (
@@ -19,4 +21,36 @@ def explain_export_failure(exc: BaseException, *, stage: str) -> ModelError:
     text = str(exc).strip()
     first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
     hint = next((h for needle, h in _HINTS if needle in text), "run with --debug for the full trace")
-    return ModelError(f"{stage} failed: {type(exc).__name__}: {first[:300]}", hint=hint)
+    return ModelError(f"{stage} failed{_user_location(text)}: {type(exc).__name__}: {first[:300]}", hint=hint)
+
+
+_LOCATION = re.compile(r"File:? \"?(?P<file>[^\s\",]+\.py)\"?(?::|, line )(?P<line>\d+)(?: in (?P<func>\w+))?(?:, code: (?P<code>.*))?")
+
+
+def _user_location(text: str) -> str:
+    """`` at file.py:LINE (code)`` for the last frame outside torch and edgeq that the message names."""
+    found = ""
+    for match in _LOCATION.finditer(text):
+        path = match["file"]
+        if "site-packages" in path or "/torch/" in path or "/edgeq/" in path:
+            continue
+        code = f" ({match['code'].strip()})" if match["code"] else ""
+        found = f" at {path.rsplit('/', 1)[-1]}:{match['line']}{code}"
+    return found
+
+
+def export_program(model: object, example: tuple[object, ...], *, stage: str) -> object:
+    """``torch.export.export`` with its failure dump (it prints the whole graph to stderr) kept for --debug logs."""
+    import contextlib
+    import io
+    import logging
+
+    import torch
+
+    dump = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(dump):
+            return torch.export.export(model, example)
+    except Exception as exc:  # noqa: BLE001 - export raises many kinds
+        logging.getLogger(__name__).debug("torch.export output:\n%s", dump.getvalue())
+        raise explain_export_failure(exc, stage=stage) from exc

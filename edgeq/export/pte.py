@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from edgeq.errors import ExportError
-from edgeq.export.errors import explain_export_failure
+from edgeq.export.errors import export_program
 
 
 def write_pte(model: torch.nn.Module, example: tuple[Any, ...], path: Path) -> dict[str, Any]:
@@ -17,10 +17,7 @@ def write_pte(model: torch.nn.Module, example: tuple[Any, ...], path: Path) -> d
     from executorch.devtools.backend_debug import get_delegation_info
     from executorch.exir import to_edge_transform_and_lower
 
-    try:
-        program = torch.export.export(model, example)
-    except Exception as exc:  # noqa: BLE001 - export raises many kinds
-        raise explain_export_failure(exc, stage="torch.export") from exc
+    program = export_program(model, example, stage="torch.export")
     try:
         edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
         info = get_delegation_info(edge.exported_program().graph_module)

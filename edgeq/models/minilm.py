@@ -103,6 +103,12 @@ def tokenize(sentences: list[str], seq_len: int = 32) -> list[tuple[torch.Tensor
     return pairs
 
 
+def sentences() -> list[str]:
+    """Return the bundled English evaluation sentences (``data/sentences.txt``), one per line."""
+    text = importlib.resources.files("edgeq.models").joinpath("data", "sentences.txt").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 def load_minilm(seq_len: int = 32) -> tuple[nn.Module, tuple[torch.Tensor, torch.Tensor]]:
     """Return the eval-mode embedder and example ``(input_ids, attention_mask)`` of shape (1, seq_len)."""
     transformers = _require_transformers()

@@ -35,12 +35,9 @@ def quantize_pt2e(model: torch.nn.Module, example: tuple[Any, ...], calibration:
         model, rewritten = replace_lstms(model)
         if rewritten:
             notes.append(f"{rewritten} LSTM(s) rewritten as Linear gates so their weights are int8")
-    try:
-        graph = torch.export.export(model, example).module()
-    except Exception as exc:  # noqa: BLE001 - export raises many kinds
-        from edgeq.export.errors import explain_export_failure
+    from edgeq.export.errors import export_program
 
-        raise explain_export_failure(exc, stage="torch.export before quantization") from exc
+    graph = export_program(model, example, stage="torch.export before quantization").module()
     try:
         prepared = prepare_pt2e(graph, _quantizer(spec))
         samples = list(calibration)[: spec.calibration_samples] or [example]
@@ -53,8 +50,8 @@ def quantize_pt2e(model: torch.nn.Module, example: tuple[Any, ...], calibration:
     except Exception as exc:  # noqa: BLE001
         raise QuantizationError(f"PT2E {spec.scheme} quantization failed: {type(exc).__name__}: {_first_line(exc)}",
                                 hint="try --scheme dynamic, or --format ptl for the legacy flow") from exc
-    if spec.scheme == "static":
-        notes.append(f"calibrated on {len(samples)} sample(s), per-channel weights" if spec.per_channel else f"calibrated on {len(samples)} sample(s)")
+    if spec.scheme == "static" and calibration:
+        notes.append(f"calibrated on {len(samples)} sample(s)" + (", per-channel weights" if spec.per_channel else ""))
     return QuantResult(spec=spec, model=converted, notes=notes)
 
 

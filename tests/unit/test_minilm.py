@@ -90,3 +90,10 @@ def test_missing_weights_package_mentions_nlp_extra(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(minilm, "_WEIGHTS_PACKAGE", "edgeq_no_such_weights_package")
     with pytest.raises(ImportError, match=r"edgeq\[nlp\]"):
         load_minilm()
+
+
+def test_bundled_sentences() -> None:
+    lines = minilm.sentences()
+    assert len(lines) >= 120
+    assert len(set(lines)) == len(lines)
+    assert all(line and line == line.strip() for line in lines)

@@ -1,0 +1,35 @@
+"""Printing shared by commands: pure JSON on stdout, or rich tables."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+# Pipes and CI logs have no width; rich would assume 80 columns and squeeze the tables.
+stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+
+
+def print_json(data: Any) -> None:
+    """Pure JSON on stdout, so ``--json`` output pipes into ``jq``."""
+    click_echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+def click_echo(text: str) -> None:
+    import click
+
+    click.echo(text)
+
+
+def human_bytes(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"  # pragma: no cover
+
+
+def human_ms(value: float) -> str:
+    return f"{value * 1000:.1f} µs" if value < 1 else f"{value:.2f} ms"

@@ -1,0 +1,82 @@
+import pytest
+
+from edgeq.errors import ProfileError
+from edgeq.profiles import describe_host, list_profiles, load_profile, profile_from_dict
+
+
+def test_shipped_profiles_all_validate_and_cover_the_device_types():
+    names = {p.name for p in list_profiles()}
+    assert {"host", "rpi4", "rpi5", "jetson-orin-nano", "pixel-8", "galaxy-s23", "x86-server"} <= names
+
+
+def test_arm_profiles_use_qnnpack():
+    for profile in list_profiles():
+        if profile.arch in ("aarch64", "armv7"):
+            assert profile.engine == "qnnpack", profile.name
+
+
+def test_host_profile_is_detected_from_this_machine():
+    host = load_profile("host")
+    facts = describe_host()
+    assert (host.arch, host.engine, host.cores) == (facts["arch"], facts["engine"], facts["cores"])
+    if host.arch == "x86_64":
+        vnni = {"avx512_vnni", "avx_vnni"} & set(host.isa)
+        assert host.engine == ("x86" if vnni else "fbgemm")
+        assert host.reduce_range == (not vnni)
+
+
+def test_fbgemm_without_vnni_reduces_range():
+    old = profile_from_dict({"name": "old", "arch": "x86_64", "engine": "fbgemm", "transport": "ssh", "isa": ["avx2"]})
+    new = profile_from_dict({"name": "new", "arch": "x86_64", "engine": "fbgemm", "transport": "ssh", "isa": ["avx512_vnni"]})
+    assert old.reduce_range and not new.reduce_range
+
+
+def test_user_profile_file_loads_by_path(tmp_path):
+    path = tmp_path / "board.toml"
+    path.write_text('name = "board"\narch = "aarch64"\nengine = "qnnpack"\ntransport = "ssh"\nthreads = 2\n')
+    profile = load_profile(str(path))
+    assert (profile.name, profile.default_threads, profile.formats) == ("board", 2, ("pte", "ptl"))
+
+
+def test_unknown_key_names_the_file_and_the_key(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('name = "bad"\narch = "aarch64"\nengine = "qnnpack"\ntransport = "ssh"\ncolour = "red"\n')
+    with pytest.raises(ProfileError) as info:
+        load_profile(str(path))
+    assert str(path) in str(info.value) and "'colour'" in str(info.value)
+
+
+def test_bad_value_lists_the_allowed_values(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('name = "bad"\narch = "mips"\nengine = "qnnpack"\ntransport = "ssh"\n')
+    with pytest.raises(ProfileError) as info:
+        load_profile(str(path))
+    assert "'arch'" in str(info.value) and "aarch64" in info.value.hint
+
+
+def test_engine_must_run_on_the_arch():
+    with pytest.raises(ProfileError, match="does not run on arch"):
+        profile_from_dict({"name": "x", "arch": "aarch64", "engine": "fbgemm", "transport": "ssh"})
+
+
+def test_missing_required_key_is_named():
+    with pytest.raises(ProfileError, match="'engine'"):
+        profile_from_dict({"name": "x", "arch": "aarch64", "transport": "ssh"})
+
+
+def test_detect_only_describes_the_local_machine():
+    with pytest.raises(ProfileError, match="detect"):
+        profile_from_dict({"name": "x", "detect": True, "transport": "ssh"})
+
+
+def test_unknown_profile_name_lists_known_ones():
+    with pytest.raises(ProfileError) as info:
+        load_profile("rpi9")
+    assert "rpi5" in info.value.hint
+
+
+def test_invalid_toml_names_the_file(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text("name = \n")
+    with pytest.raises(ProfileError, match="not valid TOML"):
+        load_profile(str(path))

@@ -1,0 +1,71 @@
+"""The contract every transport passes; SSH and adb join the parametrization when they exist."""
+
+import hashlib
+import sys
+
+import pytest
+
+from edgeq.errors import CommandFailed, TransferError
+from edgeq.transport import FakeTransport, LocalTransport
+
+
+def _echo_handler(argv):
+    if argv[:2] == ("echo", "hello"):
+        return 0, "hello\n", ""
+    return 3, "", "boom\n"
+
+
+@pytest.fixture(params=["local", "fake"])
+def transport(request, tmp_path):
+    if request.param == "local":
+        return LocalTransport(), str(tmp_path / "device")
+    return FakeTransport(_echo_handler), "/device"
+
+
+def test_run_returns_output_and_exit_code(transport):
+    t, _ = transport
+    result = t.run(["echo", "hello"])
+    assert (result.returncode, result.stdout) == (0, "hello\n") and result.duration_s >= 0
+
+
+def test_run_raises_on_failure_only_when_asked(transport):
+    t, _ = transport
+    argv = [sys.executable, "-c", "import sys; sys.stderr.write('boom\\n'); sys.exit(3)"] if t.name == "local" else ["false"]
+    assert t.run(argv, check=False).returncode == 3
+    with pytest.raises(CommandFailed, match="boom"):
+        t.run(argv)
+
+
+def test_push_then_pull_round_trips_and_verifies(transport, tmp_path):
+    t, root = transport
+    local = tmp_path / "model with spaces; and 'quotes'.pte"
+    local.write_bytes(b"\x00artifact" * 1000)
+    t.push(local, f"{root}/a/b.pte")
+    assert t.sha256(f"{root}/a/b.pte") == hashlib.sha256(local.read_bytes()).hexdigest()
+    back = tmp_path / "back.pte"
+    t.pull(f"{root}/a/b.pte", back)
+    assert back.read_bytes() == local.read_bytes()
+
+
+def test_sha256_of_a_missing_file_is_none(transport):
+    t, root = transport
+    assert t.sha256(f"{root}/missing") is None
+
+
+def test_pull_of_a_missing_file_is_a_transfer_error(transport, tmp_path):
+    t, root = transport
+    with pytest.raises(TransferError):
+        t.pull(f"{root}/missing", tmp_path / "x")
+
+
+def test_local_push_leaves_no_partial_file(tmp_path):
+    local = tmp_path / "a.bin"
+    local.write_bytes(b"x" * 10)
+    LocalTransport().push(local, str(tmp_path / "dev" / "a.bin"))
+    assert sorted(p.name for p in (tmp_path / "dev").iterdir()) == ["a.bin"]
+
+
+def test_fake_transport_records_calls():
+    fake = FakeTransport()
+    fake.run(["uname", "-m"])
+    assert fake.calls == [("run", "uname", "-m")]
