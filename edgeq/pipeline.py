@@ -79,6 +79,7 @@ class VariantResult:
             "peak_rss_mb": self.bench.peak_rss_mb,
             "accuracy": self.accuracy,
             "numerics": self.numerics,
+            "outputs": self.bench.outputs,
             "backend": self.artifact.manifest.data.get("backend"),
             "notes": self.artifact.notes,
         }

@@ -9,11 +9,10 @@ import warnings
 from typing import Any
 
 import click
-from rich.console import Console
-
+from edgeq.cli.output import stderr
+from edgeq.cli.profiles import profiles
+from edgeq.cli.run import run
 from edgeq.errors import EdgeqError
-
-stderr = Console(stderr=True, highlight=False)
 
 
 def _quiet_third_party(debug: bool) -> None:
@@ -64,15 +63,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
     _quiet_third_party(debug)
 
 
-def _register() -> None:
-    from edgeq.cli.profiles import profiles
-    from edgeq.cli.run import run
-
-    cli.add_command(run)
-    cli.add_command(profiles)
-
-
-_register()
+cli.add_command(run)
+cli.add_command(profiles)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from rich.console import Console
 
 # Pipes and CI logs have no width; rich would assume 80 columns and squeeze the tables.
 stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+stderr = Console(stderr=True, highlight=False)
 
 
 def print_json(data: Any) -> None:

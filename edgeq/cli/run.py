@@ -8,8 +8,7 @@ import click
 from rich import box
 from rich.table import Table
 
-from edgeq.cli.main import stderr
-from edgeq.cli.output import human_bytes, human_ms, print_json, stdout
+from edgeq.cli.output import human_bytes, human_ms, print_json, stderr, stdout
 from edgeq.pipeline import SCHEME_CHOICES, RunOptions, RunResult, run as run_pipeline
 from edgeq.profiles import load_profile
 from edgeq.selection import DEFAULT_MAX_DROP

@@ -1,0 +1,105 @@
+"""`edgeq run` end to end on the host: real quantization, real artifacts, the real runner in a fresh process."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def edgeq(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edgeq", *args], capture_output=True, text=True,
+                          timeout=timeout, env=os.environ.copy())
+
+
+def run_json(*args: str) -> dict:
+    proc = edgeq("run", *args, "--runs", "20", "--warmup", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)  # stdout is pure JSON
+
+
+def by_variant(result: dict) -> dict:
+    return {r["variant"]: r for r in result["results"]}
+
+
+@pytest.fixture(scope="module")
+def digits_cnn() -> dict:
+    return run_json("zoo:digits-cnn", "--profile", "host")
+
+
+def test_digits_cnn_int8_keeps_accuracy_within_one_point(digits_cnn):
+    variants = by_variant(digits_cnn)
+    drop = variants["fp32"]["accuracy"]["value"] - variants["int8"]["accuracy"]["value"]
+    assert variants["fp32"]["accuracy"]["samples"] == 360
+    assert drop <= 1.0
+
+
+def test_digits_cnn_int8_is_under_a_third_of_the_fp32_size(digits_cnn):
+    variants = by_variant(digits_cnn)
+    assert variants["int8"]["size_bytes"] <= 0.3 * variants["fp32"]["size_bytes"]
+
+
+def test_run_result_follows_the_contract(digits_cnn):
+    assert {"model", "profile", "results", "device", "chosen"} <= set(digits_cnn)
+    for row in digits_cnn["results"]:
+        assert {"variant", "scheme", "engine", "format", "artifact", "sha256", "size_bytes", "latency_ms", "load_ms",
+                "peak_rss_mb", "accuracy", "numerics"} <= set(row)
+        assert {"p50", "p90", "p99", "mean", "std", "cv"} <= set(row["latency_ms"])
+        assert Path(row["artifact"]).is_file()
+    assert digits_cnn["device"]["arch"] and digits_cnn["device"]["executorch"] == "1.4.1"
+    assert digits_cnn["chosen"]["variant"] in {"fp32", "int8"} and digits_cnn["chosen"]["reason"]
+    numerics = by_variant(digits_cnn)["int8"]["numerics"]
+    assert {"max_abs_err", "cosine", "top1_agreement"} <= set(numerics)
+
+
+def test_a_second_identical_run_reuses_the_cached_artifacts(digits_cnn):
+    again = run_json("zoo:digits-cnn", "--profile", "host")
+    for first, second in zip(digits_cnn["results"], again["results"]):
+        assert second["cached"] and second["sha256"] == first["sha256"]
+
+
+def test_legacy_ptl_path_runs_the_engine_of_the_profile():
+    result = run_json("zoo:digits-cnn", "--profile", "host", "--format", "ptl")
+    variants = by_variant(result)
+    assert variants["int8"]["format"] == "ptl" and variants["int8"]["artifact"].endswith(".ptl")
+    assert variants["fp32"]["accuracy"]["value"] - variants["int8"]["accuracy"]["value"] <= 1.0
+
+
+def test_digits_lstm_gets_dynamic_int8_with_its_weights_quantized():
+    variants = by_variant(run_json("zoo:digits-lstm", "--profile", "host"))
+    assert variants["int8"]["scheme"] == "dynamic"
+    assert variants["int8"]["size_bytes"] <= 0.4 * variants["fp32"]["size_bytes"]
+    assert variants["fp32"]["accuracy"]["value"] - variants["int8"]["accuracy"]["value"] <= 1.0
+
+
+@pytest.mark.parametrize("factory,scheme,outputs", [
+    ("depthwise_net", "static", 1),
+    ("two_in_two_out", "static", 2),
+    ("embedding_lstm", "dynamic", 3),
+    ("with_meta", "dynamic", 1),
+])
+def test_user_models_run_and_report_numerics(user_models, factory, scheme, outputs):
+    result = run_json(f"{user_models}:{factory}", "--profile", "host")
+    int8 = by_variant(result)["int8"]
+    assert int8["scheme"] == scheme
+    assert int8["numerics"]["cosine"] > 0.98
+    assert len(int8["outputs"]) == outputs == len(by_variant(result)["fp32"]["outputs"])
+    assert int8["numerics"]["samples"] >= 1
+
+
+def test_a_model_that_cannot_be_exported_exits_2_with_one_line(user_models):
+    proc = edgeq("run", f"{user_models}:value_branch")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: torch.export failed at user_models.py")
+    assert proc.stdout == ""
+
+
+def test_the_table_names_the_chosen_variant():
+    proc = edgeq("run", "zoo:digits-cnn", "--runs", "5", "--warmup", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "chosen:" in proc.stdout and "int8 static" in proc.stdout
