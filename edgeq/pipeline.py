@@ -18,7 +18,7 @@ import torch
 
 from edgeq.bench import BenchResult, BenchSpec, run_bench, stage_file, stage_runner
 from edgeq.cache import cache_dir
-from edgeq.errors import ConfigError, ModelError
+from edgeq.errors import BenchError, ConfigError, ModelError
 from edgeq.export import Artifact, ArtifactCache, build_artifact
 from edgeq.models import LoadedModel, load_model
 from edgeq.models.tracing import prepare_for_tracing
@@ -117,10 +117,14 @@ class RunResult:
 Progress = Callable[[str], None]
 
 
-def _specs(loaded: LoadedModel, prepared: torch.nn.Module, profile: DeviceProfile, options: RunOptions) -> list[tuple[QuantSpec, str]]:
+def _format(profile: DeviceProfile, options: RunOptions) -> str:
     fmt = options.format or profile.formats[0]
     if fmt not in profile.formats:
         raise ConfigError(f"profile {profile.name!r} does not run .{fmt} artifacts", hint=f"it runs: {', '.join(profile.formats)}")
+    return fmt
+
+
+def _specs(prepared: torch.nn.Module, profile: DeviceProfile, options: RunOptions, fmt: str) -> list[tuple[QuantSpec, str]]:
     common = {"engine": profile.engine, "format": fmt, "reduce_range": profile.reduce_range}
     specs = [(QuantSpec(scheme="none", **common), "float reference")]
     if options.scheme == "none":
@@ -145,6 +149,17 @@ def run(source: str, profile: DeviceProfile, options: RunOptions | None = None, 
     """Quantize, export, run and judge ``source`` on the device ``profile`` describes."""
     options = options or RunOptions()
     say = progress or (lambda message: None)
+    fmt = _format(profile, options)
+    owned = transport is None
+    transport = transport or open_transport(profile.transport)
+    try:
+        return _run(source, profile, options, fmt, transport, say)
+    finally:
+        if owned:
+            transport.close()
+
+
+def _run(source: str, profile: DeviceProfile, options: RunOptions, fmt: str, transport: Transport, say: Progress) -> RunResult:
     say(f"loading {source}")
     loaded = load_model(source)
     prepared = prepare_for_tracing(loaded.model)
@@ -156,7 +171,7 @@ def run(source: str, profile: DeviceProfile, options: RunOptions | None = None, 
                              hint="check that the example inputs match forward()") from exc
     if not reference_example:
         raise ModelError(f"{loaded.name}: the model returns no tensors")
-    specs = _specs(loaded, prepared, profile, options)
+    specs = _specs(prepared, profile, options, fmt)
     cache = ArtifactCache(cache_dir() / "artifacts")
     artifacts = []
     for spec, _ in specs:
@@ -168,36 +183,33 @@ def run(source: str, profile: DeviceProfile, options: RunOptions | None = None, 
     with torch.no_grad():
         reference = [flatten_outputs(prepared(*sample)) for sample in check_inputs]
 
-    owned = transport is None
-    transport = transport or open_transport(profile.transport)
     bench_spec = BenchSpec(runs=options.runs, warmup=options.warmup, threads=options.threads or profile.default_threads,
                            timeout_s=options.timeout_s)
     results: list[VariantResult] = []
     with tempfile.TemporaryDirectory(prefix="edgeq-run-") as scratch_name:
         scratch = Path(scratch_name)
-        try:
-            workdir = transport.expand(profile.workdir)
-            say("staging runner and inputs on the device")
-            runner = stage_runner(transport, workdir)
-            inputs_digest = _save(loaded.example_inputs, scratch / "inputs.pt")
-            remote_inputs = stage_file(transport, scratch / "inputs.pt", workdir, "inputs", inputs_digest, ".pt")
-            check_digest = _save(check_inputs, scratch / "check.pt")
-            remote_check = stage_file(transport, scratch / "check.pt", workdir, "inputs", check_digest, ".pt")
-            for (spec, reason), artifact in zip(specs, artifacts):
-                say(f"pushing {spec.variant} .{spec.format} ({artifact.size_bytes / 1024:.0f} KiB)")
-                remote_artifact = stage_file(transport, artifact.path, workdir, "artifacts", artifact.sha256, f".{spec.format}")
-                say(f"benchmarking {spec.variant} .{spec.format}: {bench_spec.warmup} warmup + {bench_spec.runs} runs, {bench_spec.threads} thread(s)")
-                remote_out = f"{workdir}/outputs/{artifact.sha256[:16]}-{check_digest[:16]}.pt"
-                bench = run_bench(transport, python=profile.python, runner=runner, artifact=remote_artifact, fmt=spec.format,
-                                  engine=spec.engine, inputs=remote_inputs, spec=bench_spec, check=remote_check,
-                                  check_out=remote_out, local_check_out=scratch / f"out-{spec.variant}.pt")
-                outputs = bench.check_outputs or []
+        workdir = transport.expand(profile.workdir)
+        say("staging runner and inputs on the device")
+        runner = stage_runner(transport, workdir)
+        inputs_digest = _save(loaded.example_inputs, scratch / "inputs.pt")
+        remote_inputs = stage_file(transport, scratch / "inputs.pt", workdir, "inputs", inputs_digest, ".pt")
+        check_digest = _save(check_inputs, scratch / "check.pt")
+        remote_check = stage_file(transport, scratch / "check.pt", workdir, "inputs", check_digest, ".pt")
+        for (spec, reason), artifact in zip(specs, artifacts):
+            say(f"pushing {spec.variant} .{spec.format} ({artifact.size_bytes / 1024:.0f} KiB)")
+            remote_artifact = stage_file(transport, artifact.path, workdir, "artifacts", artifact.sha256, f".{spec.format}")
+            say(f"benchmarking {spec.variant} .{spec.format}: {bench_spec.warmup} warmup + {bench_spec.runs} runs, {bench_spec.threads} thread(s)")
+            remote_out = f"{workdir}/outputs/{artifact.sha256[:16]}-{check_digest[:16]}.pt"
+            bench = run_bench(transport, python=profile.python, runner=runner, artifact=remote_artifact, fmt=spec.format,
+                              engine=spec.engine, inputs=remote_inputs, spec=bench_spec, check=remote_check,
+                              check_out=remote_out, local_check_out=scratch / f"out-{spec.variant}.pt")
+            outputs = bench.check_outputs or []
+            try:
                 numerics = compare_outputs(reference, outputs) if outputs and spec.scheme != "none" else None
-                accuracy = _accuracy(loaded, outputs, artifact)
-                results.append(VariantResult(spec, artifact, bench, accuracy, numerics, reason))
-        finally:
-            if owned:
-                transport.close()
+            except ValueError as exc:
+                raise BenchError(f"{spec.variant} .{spec.format} outputs do not match the model's: {exc}") from exc
+            accuracy = _accuracy(loaded, outputs, artifact)
+            results.append(VariantResult(spec, artifact, bench, accuracy, numerics, reason))
 
     chosen_variant, why = choose([
         Candidate(r.spec.variant, r.bench.latency, r.artifact.size_bytes,
