@@ -48,10 +48,21 @@ def _peak_rss_mb():
     return peak / 1024.0 if sys.platform != "darwin" else peak / (1024.0 * 1024.0)
 
 
+def _portable_lib():
+    """The ExecuTorch runtime bindings; the bare extension skips seconds of exir imports on slow devices."""
+    import torch  # noqa: F401 - the bindings need torch loaded first
+
+    try:
+        from executorch.extension.pybindings import _portable_lib as bindings
+    except ImportError:
+        from executorch.extension.pybindings import portable_lib as bindings
+    return bindings
+
+
 def _import_runtime(args):
     """Import the runtime before the clock starts: load_ms is the model's load, not Python's imports."""
     if args.format == "pte":
-        from executorch.extension.pybindings import portable_lib  # noqa: F401
+        _portable_lib()
     else:
         from torch.jit.mobile import _load_for_lite_interpreter  # noqa: F401
 
@@ -60,8 +71,7 @@ def _load(args):
     import torch
 
     if args.format == "pte":
-        from executorch.extension.pybindings import portable_lib
-
+        portable_lib = _portable_lib()
         if args.threads:
             portable_lib._unsafe_reset_threadpool(args.threads)
         module = portable_lib._load_for_executorch(args.artifact)
