@@ -35,13 +35,32 @@ def _vision(name: str) -> LoadedModel:
 
     torch.manual_seed(0)
     factory = architectures.mobilenet_v2 if name == "mobilenet-v2" else architectures.resnet18
-    model = factory().eval()
+    model = factory()
     generator = torch.Generator().manual_seed(1)
     images = [(torch.rand(1, 3, 224, 224, generator=generator) * 2 - 1,) for _ in range(8)]
+    _set_batchnorm_statistics(model, torch.cat([image for (image,) in images]))
     return LoadedModel(
         name=f"zoo:{name}", model=model, example_inputs=images[0], calibration=images,
         fingerprint=f"zoo:{name}", description=ZOO[name].description,
     )
+
+
+def _set_batchnorm_statistics(model: torch.nn.Module, batch: torch.Tensor) -> None:
+    """Give a randomly initialised net the BatchNorm statistics of real activations.
+
+    Fresh BatchNorm layers normalise nothing (mean 0, variance 1), so MobileNetV2's
+    activations shrink to ~1e-10 by the last block and int8 rounds them all to
+    zero; a trained net never looks like that. One pass in train mode with a
+    cumulative average sets the statistics from the data, as a trained net has.
+    """
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None
+    model.train()
+    with torch.no_grad():
+        model(batch)
+    model.eval()
 
 
 def _minilm() -> LoadedModel:
