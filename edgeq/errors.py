@@ -8,6 +8,12 @@ try, so messages stay one line plus one fix.
 from __future__ import annotations
 
 
+def summarize(exc: BaseException, limit: int = 300) -> str:
+    """``ExcType: first non-blank line`` of a third-party exception, for one-line messages."""
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first[:limit]}" if first else type(exc).__name__
+
+
 class EdgeqError(Exception):
     """Root of every error edgeq raises on purpose."""
 

@@ -18,7 +18,7 @@ import torch
 
 from edgeq.bench import BenchResult, BenchSpec, run_bench, stage_file, stage_runner
 from edgeq.cache import cache_dir
-from edgeq.errors import BenchError, ConfigError, ModelError
+from edgeq.errors import BenchError, ConfigError, ModelError, summarize
 from edgeq.export import Artifact, ArtifactCache, build_artifact
 from edgeq.models import LoadedModel, load_model
 from edgeq.models.tracing import prepare_for_tracing
@@ -167,7 +167,7 @@ def _run(source: str, profile: DeviceProfile, options: RunOptions, fmt: str, tra
         try:
             reference_example = flatten_outputs(prepared(*loaded.example_inputs))
         except Exception as exc:  # noqa: BLE001 - user model code
-            raise ModelError(f"{loaded.name}: the model fails on its own example inputs: {type(exc).__name__}: {exc}",
+            raise ModelError(f"{loaded.name}: the model fails on its own example inputs: {summarize(exc)}",
                              hint="check that the example inputs match forward()") from exc
     if not reference_example:
         raise ModelError(f"{loaded.name}: the model returns no tensors")
@@ -232,7 +232,7 @@ def _accuracy(loaded: LoadedModel, outputs: list[list[torch.Tensor]], artifact: 
         try:
             value = float(loaded.evaluator(load_forward(artifact.path, artifact.format, artifact.manifest.data.get("engine"))))
         except Exception as exc:  # noqa: BLE001 - user evaluation code
-            raise ModelError(f"{loaded.name}: the evaluation function raised {type(exc).__name__}: {exc}") from exc
+            raise ModelError(f"{loaded.name}: the evaluation function raised {summarize(exc)}") from exc
         return {"metric": "user", "value": value, "evaluated_on": "host"}
     return None
 

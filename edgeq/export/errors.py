@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from edgeq.errors import ModelError
+from edgeq.errors import ModelError, summarize
 
 _HINTS = (
     ("data-dependent", "the model branches on tensor values; make the branch static or use torch.cond"),
@@ -18,10 +18,9 @@ _HINTS = (
 
 def explain_export_failure(exc: BaseException, *, stage: str) -> ModelError:
     """A ``ModelError`` naming the stage, the exception and a hint."""
-    text = str(exc).strip()
-    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    text = str(exc)
     hint = next((h for needle, h in _HINTS if needle in text), "run with --debug for the full trace")
-    return ModelError(f"{stage} failed{_user_location(text)}: {type(exc).__name__}: {first[:300]}", hint=hint)
+    return ModelError(f"{stage} failed{_user_location(text)}: {summarize(exc)}", hint=hint)
 
 
 _LOCATION = re.compile(r"File:? \"?(?P<file>[^\s\",]+\.py)\"?(?::|, line )(?P<line>\d+)(?: in (?P<func>\w+))?(?:, code: (?P<code>.*))?")

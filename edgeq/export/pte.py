@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from edgeq.errors import ExportError
+from edgeq.errors import ExportError, summarize
 from edgeq.export.errors import export_program
 
 
@@ -23,7 +23,7 @@ def write_pte(model: torch.nn.Module, example: tuple[Any, ...], path: Path) -> d
         info = get_delegation_info(edge.exported_program().graph_module)
         buffer = edge.to_executorch().buffer
     except Exception as exc:  # noqa: BLE001 - lowering raises many kinds
-        raise ExportError(f"lowering to ExecuTorch/XNNPACK failed: {type(exc).__name__}: {str(exc).strip()[:300]}",
+        raise ExportError(f"lowering to ExecuTorch/XNNPACK failed: {summarize(exc)}",
                           hint="try --format ptl, or --scheme none to check the float model lowers") from exc
     path.write_bytes(buffer)
     outside = sorted(

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from edgeq.errors import ExportError
+from edgeq.errors import ExportError, summarize
 from edgeq.quantize.legacy import quantized_engine
 
 
@@ -23,12 +23,12 @@ def write_ptl(model: torch.nn.Module, example: tuple[Any, ...], path: Path, engi
                 how = "script"
             except Exception as script_exc:  # noqa: BLE001
                 raise ExportError(
-                    f"TorchScript could not trace ({type(trace_exc).__name__}: {str(trace_exc).strip()[:200]}) "
+                    f"TorchScript could not trace ({summarize(trace_exc, 200)}) "
                     f"nor script the model ({type(script_exc).__name__})",
                     hint="use --format pte (torch.export) instead",
                 ) from script_exc
         try:
             scripted._save_for_lite_interpreter(str(path))
         except Exception as exc:  # noqa: BLE001
-            raise ExportError(f"saving for the lite interpreter failed: {type(exc).__name__}: {str(exc).strip()[:300]}") from exc
+            raise ExportError(f"saving for the lite interpreter failed: {summarize(exc)}") from exc
     return {"backend": f"lite-interpreter/{engine}", "torchscript": how}

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from edgeq.errors import ModelError
+from edgeq.errors import ModelError, summarize
 from edgeq.models.types import EvalSet, LoadedModel
 
 
@@ -69,7 +69,7 @@ def _load_pt2(path: Path) -> LoadedModel:
     try:
         program = torch.export.load(str(path))
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad archive
-        raise ModelError(f"{path}: not a torch.export program ({type(exc).__name__}: {exc})",
+        raise ModelError(f"{path}: not a torch.export program ({summarize(exc)})",
                          hint="save one with torch.export.save(torch.export.export(model, inputs), 'model.pt2')") from exc
     example = getattr(program, "example_inputs", None)
     if not example or not example[0]:
@@ -103,7 +103,7 @@ def _where(exc: BaseException, path: Path) -> str:
     """``ExcType: message (file.py:LINE)``, pointing at the user's own line when there is one."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).resolve() == path.resolve()]
     at = f" (at {path.name}:{frames[-1].lineno})" if frames else ""
-    return f"{type(exc).__name__}: {exc}{at}"
+    return f"{summarize(exc)}{at}"
 
 
 def _load_factory(path: Path, factory_name: str) -> LoadedModel:

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgeq.errors import QuantizationError
+from edgeq.errors import QuantizationError, summarize
 from edgeq.quantize.spec import QuantResult, QuantSpec
 
 _DYNAMIC_TYPES = {nn.Linear, nn.LSTM, nn.GRU, nn.RNNCell, nn.LSTMCell, nn.GRUCell}
@@ -66,7 +66,7 @@ def quantize_legacy(model: nn.Module, example: tuple[Any, ...], calibration: Seq
                 notes.append(f"calibrated on {len(samples)} sample(s)" + (", reduce_range" if spec.reduce_range else ""))
         except Exception as exc:  # noqa: BLE001 - FX tracing and observers raise many kinds
             raise QuantizationError(
-                f"torch.ao {spec.scheme} quantization failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}",
+                f"torch.ao {spec.scheme} quantization failed: {summarize(exc)}",
                 hint="try --scheme dynamic, or --format pte",
             ) from exc
     return QuantResult(spec=spec, model=quantized, notes=notes)

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from edgeq.errors import QuantizationError
+from edgeq.errors import QuantizationError, summarize
 from edgeq.quantize.lstm import replace_lstms
 from edgeq.quantize.spec import QuantResult, QuantSpec
 
@@ -48,13 +48,9 @@ def quantize_pt2e(model: torch.nn.Module, example: tuple[Any, ...], calibration:
                 prepared(*sample)
         converted = convert_pt2e(prepared)
     except Exception as exc:  # noqa: BLE001
-        raise QuantizationError(f"PT2E {spec.scheme} quantization failed: {type(exc).__name__}: {_first_line(exc)}",
+        raise QuantizationError(f"PT2E {spec.scheme} quantization failed: {summarize(exc)}",
                                 hint="try --scheme dynamic, or --format ptl for the legacy flow") from exc
     if spec.scheme == "static" and calibration:
         notes.append(f"calibrated on {len(samples)} sample(s)" + (", per-channel weights" if spec.per_channel else ""))
     return QuantResult(spec=spec, model=converted, notes=notes)
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else ""

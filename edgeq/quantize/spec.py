@@ -8,10 +8,9 @@ from typing import Any
 import torch
 
 from edgeq.errors import ConfigError
+from edgeq.profiles import ENGINES, FORMATS
 
 SCHEMES = ("none", "dynamic", "static")
-ENGINES = ("qnnpack", "fbgemm", "x86")
-FORMATS = ("pte", "ptl")
 
 
 @dataclass(frozen=True)
