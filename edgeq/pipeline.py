@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -19,7 +20,7 @@ import torch
 from edgeq.bench import BenchResult, BenchSpec, run_bench, stage_file, stage_runner
 from edgeq.cache import cache_dir
 from edgeq.errors import BenchError, ConfigError, ModelError, summarize
-from edgeq.export import Artifact, ArtifactCache, build_artifact
+from edgeq.export import Artifact, ArtifactCache, build_artifact, file_sha256
 from edgeq.models import LoadedModel, load_model
 from edgeq.models.tracing import prepare_for_tracing
 from edgeq.numerics import compare_outputs, flatten_outputs
@@ -139,8 +140,6 @@ def _specs(prepared: torch.nn.Module, profile: DeviceProfile, options: RunOption
 
 def _save(obj: Any, path: Path) -> str:
     torch.save(obj, path)
-    from edgeq.export.manifest import file_sha256
-
     return file_sha256(path)
 
 
@@ -238,8 +237,6 @@ def _accuracy(loaded: LoadedModel, outputs: list[list[torch.Tensor]], artifact: 
 
 
 def _write_out_dir(result: RunResult, out_dir: Path) -> None:
-    import json
-
     out_dir.mkdir(parents=True, exist_ok=True)
     for variant in result.results:
         target = out_dir / f"{variant.spec.variant}.{variant.spec.format}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -11,7 +10,8 @@ from typing import Any
 
 from edgeq._resources import resource_dir
 from edgeq.bench.stats import LatencyStats, compare, latency_stats
-from edgeq.errors import BenchError, CommandFailed, ConfigError
+from edgeq.errors import BenchError, ConfigError
+from edgeq.export.manifest import file_sha256
 from edgeq.transport.base import Transport
 
 log = logging.getLogger(__name__)
@@ -58,11 +58,7 @@ def runner_path() -> Path:
 def stage_runner(transport: Transport, workdir: str) -> str:
     """Push the runner once per version (named by its hash); return its device path."""
     local = runner_path()
-    digest = hashlib.sha256(local.read_bytes()).hexdigest()
-    remote = f"{workdir}/runner/edgeq_runner-{digest[:16]}.py"
-    if transport.sha256(remote) != digest:
-        transport.push(local, remote)
-    return remote
+    return stage_file(transport, local, workdir, "runner", file_sha256(local), ".py")
 
 
 def stage_file(transport: Transport, local: Path, workdir: str, folder: str, digest: str, suffix: str) -> str:
@@ -83,10 +79,7 @@ def run_bench(transport: Transport, *, python: str, runner: str, artifact: str, 
         argv += ["--engine", engine]
     if check and check_out:
         argv += ["--check", check, "--check-out", check_out]
-    try:
-        result = transport.run(argv, timeout_s=spec.timeout_s, check=False)
-    except CommandFailed as exc:  # pragma: no cover - check=False
-        raise BenchError(str(exc)) from exc
+    result = transport.run(argv, timeout_s=spec.timeout_s, check=False)
     report = parse_report(result.stdout, result.stderr)
     if not report.get("ok"):
         error = report.get("error", {})

@@ -6,6 +6,7 @@ import json
 import sys
 from typing import Any
 
+import click
 from rich.console import Console
 
 # Pipes and CI logs have no width; rich would assume 80 columns and squeeze the tables.
@@ -15,13 +16,7 @@ stderr = Console(stderr=True, highlight=False)
 
 def print_json(data: Any) -> None:
     """Pure JSON on stdout, so ``--json`` output pipes into ``jq``."""
-    click_echo(json.dumps(data, indent=2, sort_keys=False))
-
-
-def click_echo(text: str) -> None:
-    import click
-
-    click.echo(text)
+    click.echo(json.dumps(data, indent=2))
 
 
 def human_bytes(size: int) -> str:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import re
+
+import torch
 
 from edgeq.errors import ModelError, summarize
 
@@ -40,12 +45,6 @@ def _user_location(text: str) -> str:
 
 def export_program(model: object, example: tuple[object, ...], *, stage: str) -> object:
     """``torch.export.export`` with its failure dump (it prints the whole graph to stderr) kept for --debug logs."""
-    import contextlib
-    import io
-    import logging
-
-    import torch
-
     dump = io.StringIO()
     try:
         with contextlib.redirect_stderr(dump):
