@@ -17,26 +17,38 @@ from typing import Any
 
 import torch
 
+from edgeq import metrics
 from edgeq.bench import BenchResult, BenchSpec, run_bench, stage_file, stage_runner
 from edgeq.cache import cache_dir
-from edgeq.errors import BenchError, ConfigError, ModelError, summarize
+from edgeq.errors import BenchError, ConfigError, ModelError, QuantizationError, summarize
 from edgeq.export import Artifact, ArtifactCache, build_artifact, file_sha256
+from edgeq.inspection import check_samples, sensitivity_ranking
+from edgeq.metrics import Metric, resolve_metric
 from edgeq.models import LoadedModel, load_model
-from edgeq.models.tracing import prepare_for_tracing
+from edgeq.models.tracing import prepare_for_tracing, user_name
+from edgeq.models.types import Training
 from edgeq.numerics import compare_outputs, flatten_outputs
 from edgeq.profiles import DeviceProfile
-from edgeq.quantize import QuantSpec, choose_scheme
-from edgeq.selection import DEFAULT_MAX_DROP, Candidate, choose
+from edgeq.quantize import OBSERVERS, QuantSpec, choose_scheme
+from edgeq.selection import Budget, Candidate, choose
 from edgeq.transport import Transport, open_transport
 
 log = logging.getLogger(__name__)
 
-SCHEME_CHOICES = ("auto", "none", "dynamic", "static")
+SCHEME_CHOICES = ("auto", "none", "dynamic", "static", "qat")
 _MAX_CHECK_SAMPLES = 512
+_MIXED_COUNTS = (1, 2, 4)  # how many of the most sensitive layers to keep in float, trial by trial
 
 
 @dataclass(frozen=True)
 class RunOptions:
+    """How to run: the scheme (``auto`` searches), the budget, and how to time.
+
+    ``max_drop`` is in the unit of ``metric`` (points for accuracy and
+    top-1 agreement, absolute for cosine); ``None`` uses the metric's default
+    and does not fail the run when no int8 variant meets it.
+    """
+
     scheme: str = "auto"
     format: str | None = None
     runs: int = 50
@@ -44,13 +56,18 @@ class RunOptions:
     threads: int | None = None  # None: the profile's threads
     timeout_s: float = 900.0
     out_dir: Path | None = None
-    max_drop: float = DEFAULT_MAX_DROP
+    max_drop: float | None = None
+    metric: str | None = None
+    observer: str = "histogram"
+    allow_qat: bool = True
 
     def __post_init__(self) -> None:
         if self.scheme not in SCHEME_CHOICES:
             raise ConfigError(f"unknown scheme {self.scheme!r}", hint=f"use one of: {', '.join(SCHEME_CHOICES)}")
-        if self.max_drop < 0:
+        if self.max_drop is not None and self.max_drop < 0:
             raise ConfigError(f"--max-drop must be ≥ 0, got {self.max_drop}")
+        if self.observer not in OBSERVERS:
+            raise ConfigError(f"unknown observer {self.observer!r}", hint=f"use one of: {', '.join(OBSERVERS)}")
         BenchSpec(runs=self.runs, warmup=self.warmup, threads=self.threads or 1, timeout_s=self.timeout_s)
 
 
@@ -62,12 +79,18 @@ class VariantResult:
     accuracy: dict[str, Any] | None
     numerics: dict[str, float] | None
     scheme_reason: str
+    quality: float | None = None
+    within_budget: bool = True
+    budget_note: str = "the float reference"
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "variant": self.spec.variant,
+            "precision": self.spec.precision,
             "scheme": self.spec.scheme,
             "scheme_reason": self.scheme_reason,
+            "observer": self.spec.observer if self.spec.scheme == "static" else None,
+            "float_layers": [user_name(name) for name in self.spec.float_layers],
             "engine": self.spec.engine,
             "format": self.spec.format,
             "artifact": str(self.artifact.path),
@@ -80,6 +103,9 @@ class VariantResult:
             "peak_rss_mb": self.bench.peak_rss_mb,
             "accuracy": self.accuracy,
             "numerics": self.numerics,
+            "quality": self.quality,
+            "within_budget": self.within_budget,
+            "budget_note": self.budget_note,
             "outputs": self.bench.outputs,
             "backend": self.artifact.manifest.data.get("backend"),
             "notes": self.artifact.notes,
@@ -92,8 +118,16 @@ class RunResult:
     profile: DeviceProfile
     transport: str
     results: list[VariantResult]
-    chosen: dict[str, str]
+    chosen: dict[str, Any]
+    budget: Budget
+    search: list[str]
     out_dir: Path | None
+
+    @property
+    def budget_met(self) -> bool:
+        """Some quantized variant met the budget (or none was asked for)."""
+        quantized = [r for r in self.results if r.spec.scheme != "none"]
+        return not quantized or any(r.within_budget for r in quantized)
 
     def to_dict(self) -> dict[str, Any]:
         first = self.results[0].bench
@@ -111,6 +145,9 @@ class RunResult:
                 "threads": first.threads,
                 "cpu": self.profile.cpu,
             },
+            "budget": {"metric": self.budget.metric.name, "unit": self.budget.metric.unit, "max_drop": self.budget.max_drop,
+                       "fp32_value": self.budget.reference, "enforced": self.budget.enforced, "met": self.budget_met},
+            "search": self.search,
             "chosen": self.chosen,
         }
 
@@ -125,101 +162,162 @@ def _format(profile: DeviceProfile, options: RunOptions) -> str:
     return fmt
 
 
-def _specs(prepared: torch.nn.Module, profile: DeviceProfile, options: RunOptions, fmt: str) -> list[tuple[QuantSpec, str]]:
-    common = {"engine": profile.engine, "format": fmt, "reduce_range": profile.reduce_range}
-    specs = [(QuantSpec(scheme="none", **common), "float reference")]
-    if options.scheme == "none":
-        return specs
-    if options.scheme == "auto":
-        scheme, reason = choose_scheme(prepared)
-    else:
-        scheme, reason = options.scheme, f"--scheme {options.scheme}"
-    specs.append((QuantSpec(scheme=scheme, **common), reason))
-    return specs
-
-
 def _save(obj: Any, path: Path) -> str:
     torch.save(obj, path)
     return file_sha256(path)
 
 
-def run(source: str, profile: DeviceProfile, options: RunOptions | None = None, *,
-        transport: Transport | None = None, progress: Progress | None = None) -> RunResult:
-    """Quantize, export, run and judge ``source`` on the device ``profile`` describes."""
+def run(source: str | LoadedModel, profile: DeviceProfile, options: RunOptions | None = None, *,
+        transport: Transport | None = None, training: Training | None = None,
+        progress: Progress | None = None) -> RunResult:
+    """Quantize, export, run and judge ``source`` on the device ``profile`` describes.
+
+    ``training`` (a ``TrainSet`` or a loop ``train(model)``) enables quantization-aware
+    training for models whose source brings none.
+    """
     options = options or RunOptions()
     say = progress or (lambda message: None)
     fmt = _format(profile, options)
     owned = transport is None
     transport = transport or open_transport(profile.transport)
     try:
-        return _run(source, profile, options, fmt, transport, say)
+        say(f"loading {source if isinstance(source, str) else source.name}")
+        loaded = load_model(source) if isinstance(source, str) else source
+        if training is not None:
+            loaded.training = training
+        session = _Session(loaded, profile, options, fmt, transport, say)
+        with tempfile.TemporaryDirectory(prefix="edgeq-run-") as scratch:
+            return session.run(Path(scratch))
     finally:
         if owned:
             transport.close()
 
 
-def _run(source: str, profile: DeviceProfile, options: RunOptions, fmt: str, transport: Transport, say: Progress) -> RunResult:
-    say(f"loading {source}")
-    loaded = load_model(source)
-    prepared = prepare_for_tracing(loaded.model)
-    with torch.no_grad():
-        try:
-            reference_example = flatten_outputs(prepared(*loaded.example_inputs))
-        except Exception as exc:  # noqa: BLE001 - user model code
-            raise ModelError(f"{loaded.name}: the model fails on its own example inputs: {summarize(exc)}",
-                             hint="check that the example inputs match forward()") from exc
-    if not reference_example:
-        raise ModelError(f"{loaded.name}: the model returns no tensors")
-    specs = _specs(prepared, profile, options, fmt)
-    cache = ArtifactCache(cache_dir() / "artifacts")
-    artifacts = []
-    for spec, _ in specs:
-        say(f"building {spec.variant} .{spec.format} ({spec.scheme})")
-        artifacts.append(build_artifact(loaded, prepared, spec, cache, profile.name))
+class _Session:
+    """One run: the model's references, the device's staged files, and the variants measured so far."""
 
-    check_inputs = list(loaded.eval_set.inputs) if loaded.eval_set else [loaded.example_inputs, *loaded.calibration[:31]]
-    check_inputs = check_inputs[:_MAX_CHECK_SAMPLES]
-    with torch.no_grad():
-        reference = [flatten_outputs(prepared(*sample)) for sample in check_inputs]
+    def __init__(self, loaded: LoadedModel, profile: DeviceProfile, options: RunOptions, fmt: str,
+                 transport: Transport, say: Progress) -> None:
+        self.loaded, self.profile, self.options, self.fmt, self.transport, self.say = loaded, profile, options, fmt, transport, say
+        self.prepared = prepare_for_tracing(loaded.model)
+        self.cache = ArtifactCache(cache_dir() / "artifacts")
+        self.bench_spec = BenchSpec(runs=options.runs, warmup=options.warmup,
+                                    threads=options.threads or profile.default_threads, timeout_s=options.timeout_s)
+        self.results: list[VariantResult] = []
+        self.search: list[str] = []
 
-    bench_spec = BenchSpec(runs=options.runs, warmup=options.warmup, threads=options.threads or profile.default_threads,
-                           timeout_s=options.timeout_s)
-    results: list[VariantResult] = []
-    with tempfile.TemporaryDirectory(prefix="edgeq-run-") as scratch_name:
-        scratch = Path(scratch_name)
-        workdir = transport.expand(profile.workdir)
-        say("staging runner and inputs on the device")
-        runner = stage_runner(transport, workdir)
-        inputs_digest = _save(loaded.example_inputs, scratch / "inputs.pt")
-        remote_inputs = stage_file(transport, scratch / "inputs.pt", workdir, "inputs", inputs_digest, ".pt")
-        check_digest = _save(check_inputs, scratch / "check.pt")
-        remote_check = stage_file(transport, scratch / "check.pt", workdir, "inputs", check_digest, ".pt")
-        for (spec, reason), artifact in zip(specs, artifacts):
-            say(f"pushing {spec.variant} .{spec.format} ({artifact.size_bytes / 1024:.0f} KiB)")
-            remote_artifact = stage_file(transport, artifact.path, workdir, "artifacts", artifact.sha256, f".{spec.format}")
-            say(f"benchmarking {spec.variant} .{spec.format}: {bench_spec.warmup} warmup + {bench_spec.runs} runs, {bench_spec.threads} thread(s)")
-            remote_out = f"{workdir}/outputs/{artifact.sha256[:16]}-{check_digest[:16]}.pt"
-            bench = run_bench(transport, python=profile.python, runner=runner, artifact=remote_artifact, fmt=spec.format,
-                              engine=spec.engine, inputs=remote_inputs, spec=bench_spec, check=remote_check,
-                              check_out=remote_out, local_check_out=scratch / f"out-{spec.variant}.pt")
-            outputs = bench.check_outputs or []
+    def spec(self, scheme: str, **overrides: Any) -> QuantSpec:
+        return QuantSpec(scheme=scheme, engine=self.profile.engine, format=self.fmt, reduce_range=self.profile.reduce_range,
+                         observer=self.options.observer, **overrides)
+
+    def run(self, scratch: Path) -> RunResult:
+        loaded = self.loaded
+        with torch.no_grad():
             try:
-                numerics = compare_outputs(reference, outputs) if outputs and spec.scheme != "none" else None
-            except ValueError as exc:
-                raise BenchError(f"{spec.variant} .{spec.format} outputs do not match the model's: {exc}") from exc
-            accuracy = _accuracy(loaded, outputs, artifact)
-            results.append(VariantResult(spec, artifact, bench, accuracy, numerics, reason))
+                example_outputs = flatten_outputs(self.prepared(*loaded.example_inputs))
+            except Exception as exc:  # noqa: BLE001 - user model code
+                raise ModelError(f"{loaded.name}: the model fails on its own example inputs: {summarize(exc)}",
+                                 hint="check that the example inputs match forward()") from exc
+        if not example_outputs:
+            raise ModelError(f"{loaded.name}: the model returns no tensors")
+        self.check_inputs = check_samples(loaded, _MAX_CHECK_SAMPLES) if loaded.eval_set else \
+            [loaded.example_inputs, *loaded.calibration[:31]]
+        with torch.no_grad():
+            self.reference = [flatten_outputs(self.prepared(*sample)) for sample in self.check_inputs]
+        self.metric = resolve_metric(self.options.metric, loaded, self.reference)
+        self._stage(scratch)
 
-    chosen_variant, why = choose([
-        Candidate(r.spec.variant, r.bench.latency, r.artifact.size_bytes,
-                  r.accuracy["value"] if r.accuracy else None, r.numerics["cosine"] if r.numerics else None)
-        for r in results
-    ], max_drop=options.max_drop)
-    result = RunResult(model=loaded.name, profile=profile, transport=transport.name, results=results,
-                       chosen={"variant": chosen_variant, "reason": why}, out_dir=options.out_dir)
-    if options.out_dir is not None:
-        _write_out_dir(result, options.out_dir)
-    return result
+        fp32 = self.measure(self.spec("none"), "float reference")
+        reference_value = metrics.reference_value(self.metric, fp32.quality)
+        enforced = self.options.max_drop is not None
+        self.budget = Budget(self.metric, self.metric.default_max_drop if not enforced else float(self.options.max_drop),
+                             reference_value, enforced)
+        if self.options.scheme == "auto":
+            self._search()
+        elif self.options.scheme != "none":
+            self.measure(self.spec(self.options.scheme), f"--scheme {self.options.scheme}")
+        chosen, why = choose([Candidate(r.spec.variant, r.bench.latency, r.artifact.size_bytes, r.within_budget, r.budget_note)
+                              for r in self.results])
+        result = RunResult(model=loaded.name, profile=self.profile, transport=self.transport.name, results=self.results,
+                           chosen={"variant": chosen, "reason": why}, budget=self.budget, search=self.search,
+                           out_dir=self.options.out_dir)
+        if self.options.out_dir is not None:
+            _write_out_dir(result, self.options.out_dir)
+        return result
+
+    def _stage(self, scratch: Path) -> None:
+        self.scratch = scratch
+        self.workdir = self.transport.expand(self.profile.workdir)
+        self.say("staging runner and inputs on the device")
+        self.runner = stage_runner(self.transport, self.workdir)
+        inputs_digest = _save(self.loaded.example_inputs, scratch / "inputs.pt")
+        self.remote_inputs = stage_file(self.transport, scratch / "inputs.pt", self.workdir, "inputs", inputs_digest, ".pt")
+        self.check_digest = _save(self.check_inputs, scratch / "check.pt")
+        self.remote_check = stage_file(self.transport, scratch / "check.pt", self.workdir, "inputs", self.check_digest, ".pt")
+
+    def measure(self, spec: QuantSpec, reason: str) -> VariantResult:
+        """Build ``spec``'s artifact, run it on the device, and judge it against the budget."""
+        self.say(f"building {spec.variant} .{spec.format}")
+        artifact = build_artifact(self.loaded, self.prepared, spec, self.cache, self.profile.name, say=self.say)
+        self.say(f"pushing {spec.variant} .{spec.format} ({artifact.size_bytes / 1024:.0f} KiB)")
+        remote_artifact = stage_file(self.transport, artifact.path, self.workdir, "artifacts", artifact.sha256, f".{spec.format}")
+        spec_b = self.bench_spec
+        self.say(f"benchmarking {spec.variant} .{spec.format}: {spec_b.warmup} warmup + {spec_b.runs} runs, {spec_b.threads} thread(s)")
+        remote_out = f"{self.workdir}/outputs/{artifact.sha256[:16]}-{self.check_digest[:16]}.pt"
+        bench = run_bench(self.transport, python=self.profile.python, runner=self.runner, artifact=remote_artifact,
+                          fmt=spec.format, engine=spec.engine, inputs=self.remote_inputs, spec=spec_b, check=self.remote_check,
+                          check_out=remote_out, local_check_out=self.scratch / f"out-{spec.variant}.pt")
+        outputs = bench.check_outputs or []
+        try:
+            numerics = compare_outputs(self.reference, outputs) if outputs and spec.scheme != "none" else None
+        except ValueError as exc:
+            raise BenchError(f"{spec.variant} .{spec.format} outputs do not match the model's: {exc}") from exc
+        accuracy = _accuracy(self.loaded, outputs, artifact)
+        result = VariantResult(spec, artifact, bench, accuracy, numerics, reason, quality=self._quality(accuracy, outputs))
+        if spec.scheme != "none":
+            result.within_budget, result.budget_note = self.budget.judge(result.quality)
+        self.results.append(result)
+        return result
+
+    def _quality(self, accuracy: dict[str, Any] | None, outputs: list[list[torch.Tensor]]) -> float | None:
+        if self.metric.name == "accuracy":
+            return accuracy["value"] if accuracy else None
+        return metrics.score_outputs(self.metric, self.loaded, self.reference, outputs) if outputs else None
+
+    def _search(self) -> None:
+        """Try the expected-fastest scheme; when it misses the budget, keep its worst layers in float, then QAT."""
+        scheme, reason = choose_scheme(self.prepared)
+        first = self.measure(self.spec(scheme), reason)
+        self.search.append(f"{first.spec.variant}: {first.budget_note}")
+        if first.within_budget:
+            return
+        self.say("ranking layers by sensitivity (only one layer int8 at a time)")
+        samples = self.check_inputs[:_sensitivity_samples(self.metric)]
+        ranking = sensitivity_ranking(self.loaded, self.prepared, self.spec(scheme), self.metric, samples, self.say)
+        harmful = [(layer, drop) for layer, drop in ranking if drop > 0] or ranking[:1]
+        self.search.append("most sensitive layers: " + ", ".join(
+            f"{user_name(layer)} ({metrics.format_value(self.metric, -drop)})" for layer, drop in harmful[:5]))
+        for count in sorted({min(count, len(harmful)) for count in _MIXED_COUNTS}):
+            kept = tuple(layer for layer, _ in harmful[:count])
+            trial = self.measure(self.spec(scheme, float_layers=kept),
+                                 f"mixed precision: the {count} most sensitive layer(s) stay fp32")
+            self.search.append(f"{trial.spec.variant} (fp32: {', '.join(user_name(k) for k in kept)}): {trial.budget_note}")
+            if trial.within_budget:
+                break
+        if scheme == "static" and self.options.allow_qat and self.loaded.training is not None:
+            try:
+                trial = self.measure(self.spec("qat"), "quantization-aware training: static int8 missed the budget")
+            except (QuantizationError, ModelError) as exc:  # a failed trial is a finding, not the end of the search
+                self.search.append(f"int8-qat failed: {exc.message}")
+            else:
+                self.search.append(f"{trial.spec.variant}: {trial.budget_note}")
+        elif scheme == "static":
+            self.search.append("QAT not tried: " + ("--no-qat" if not self.options.allow_qat else "the model brings no training data"))
+
+
+def _sensitivity_samples(metric: Metric) -> int:
+    # accuracy needs the whole evaluation set to mean the same as on the device; comparisons converge sooner
+    return _MAX_CHECK_SAMPLES if metric.name == "accuracy" else 32
 
 
 def _accuracy(loaded: LoadedModel, outputs: list[list[torch.Tensor]], artifact: Artifact) -> dict[str, Any] | None:

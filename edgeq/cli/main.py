@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from edgeq.cli.output import stderr
+from edgeq.cli.inspect import inspect
 from edgeq.cli.profiles import profiles
 from edgeq.cli.run import run
 from edgeq.errors import EdgeqError
@@ -64,6 +65,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 
 cli.add_command(run)
+cli.add_command(inspect)
 cli.add_command(profiles)
 
 

@@ -9,28 +9,40 @@ from rich import box
 from rich.table import Table
 
 from edgeq.cli.output import human_bytes, human_ms, print_json, stderr, stdout
+from edgeq.errors import GateFailure
+from edgeq.metrics import METRICS, format_value
 from edgeq.pipeline import SCHEME_CHOICES, RunOptions, RunResult, run as run_pipeline
 from edgeq.profiles import load_profile
-from edgeq.selection import DEFAULT_MAX_DROP
+from edgeq.quantize import OBSERVERS
 
 
 @click.command()
 @click.argument("model")
 @click.option("--profile", "profile_name", default="host", show_default=True, help="Device profile name or TOML path.")
 @click.option("--scheme", type=click.Choice(SCHEME_CHOICES), default="auto", show_default=True,
-              help="auto picks from the model's layers: dynamic for LSTM/Transformer/MLP, static for conv nets.")
+              help="auto picks from the model's layers (dynamic for LSTM/Transformer/MLP, static for conv nets) and, "
+                   "when that misses the budget, tries mixed precision and QAT.")
 @click.option("--format", "fmt", type=click.Choice(["pte", "ptl"]), default=None,
               help="Artifact format [default: the profile's first].")
 @click.option("--runs", type=int, default=50, show_default=True, help="Timed runs per variant.")
 @click.option("--warmup", type=int, default=5, show_default=True, help="Untimed runs before timing.")
 @click.option("--threads", type=int, default=None, help="Threads on the device [default: the profile's].")
-@click.option("--max-drop", type=float, default=DEFAULT_MAX_DROP, show_default=True,
-              help="Accuracy points int8 may lose and still be chosen.")
+@click.option("--max-drop", type=float, default=None,
+              help="How much of --metric int8 may lose against fp32 (points; cosine: absolute). When set, the run "
+                   "fails (exit 1) if no int8 variant meets it [default: 1 point, cosine 0.01, not enforced].")
+@click.option("--metric", type=click.Choice(list(METRICS)), default=None,
+              help="What the budget measures [default: the model's accuracy, else top1_agreement for classifiers, "
+                   "else cosine].")
+@click.option("--observer", type=click.Choice(OBSERVERS), default="histogram", show_default=True,
+              help="How static quantization picks activation ranges from calibration data.")
+@click.option("--qat/--no-qat", "allow_qat", default=True, show_default=True,
+              help="Let --scheme auto try quantization-aware training when the model brings training data.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Copy artifacts, manifests and result.json here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON on stdout.")
 def run(model: str, profile_name: str, scheme: str, fmt: str | None, runs: int, warmup: int, threads: int | None,
-        max_drop: float, out_dir: Path | None, as_json: bool) -> None:
+        max_drop: float | None, metric: str | None, observer: str, allow_qat: bool, out_dir: Path | None,
+        as_json: bool) -> None:
     """Quantize MODEL for a device, run fp32 and int8 there, and report both.
 
     MODEL is zoo:NAME (see the README), path/to/file.py:factory, or a saved
@@ -38,13 +50,25 @@ def run(model: str, profile_name: str, scheme: str, fmt: str | None, runs: int, 
     """
     profile = load_profile(profile_name)
     options = RunOptions(scheme=scheme, format=fmt, runs=runs, warmup=warmup, threads=threads, out_dir=out_dir,
-                         max_drop=max_drop)
+                         max_drop=max_drop, metric=metric, observer=observer, allow_qat=allow_qat)
     with stderr.status("starting", spinner="dots") as status:
         result = run_pipeline(model, profile, options, progress=lambda message: status.update(message))
     if as_json:
         print_json(result.to_dict())
     else:
         _print_table(result)
+    if result.budget.enforced and not result.budget_met:
+        raise GateFailure(f"no int8 variant met the budget ({result.budget.metric.name} drop ≤ {result.budget.max_drop:g}); "
+                          f"best found: {_best_quantized(result)}",
+                          hint="raise --max-drop, give the model training data for QAT, or ship fp32")
+
+
+def _best_quantized(result: RunResult) -> str:
+    quantized = [r for r in result.results if r.spec.scheme != "none" and r.quality is not None]
+    if not quantized:
+        return "none measured"
+    best = max(quantized, key=lambda r: r.quality)
+    return f"{best.spec.variant}, {best.budget_note}"
 
 
 def _print_table(result: RunResult) -> None:
@@ -54,24 +78,27 @@ def _print_table(result: RunResult) -> None:
     table = Table(title=f"{data['model']} on {data['profile']} ({device['arch']}, engine {base['engine']}, "
                         f".{base['format']}, {device['threads']} thread(s))", box=box.SIMPLE_HEAD, padding=(0, 1),
                   pad_edge=False, caption=f"torch {device['torch']}, executorch {device['executorch']} on the device")
-    for column in ("variant", "size", "×fp32", "p50", "cv", "load", "RSS", "accuracy", "cosine"):
+    metric = data["budget"]["metric"]
+    for column in ("variant", "fp32 layers", "size", "×fp32", "p50", "cv", "load", "RSS", metric, "cosine"):
         table.add_column(column, justify="left" if column == "variant" else "right", no_wrap=True)
     for row in data["results"]:
         latency = row["latency_ms"]
-        accuracy = row["accuracy"]
         numerics = row["numerics"]
         chosen = " *" if row["variant"] == data["chosen"]["variant"] else ""
+        quality = "—" if row["quality"] is None else format_value(result.budget.metric, row["quality"])
         table.add_row(
-            row["variant"] + ("" if row["scheme"] == "none" else f" {row['scheme']}") + chosen,
+            row["variant"] + chosen, _float_layers(row["float_layers"]),
             human_bytes(row["size_bytes"]), f"{row['size_bytes'] / base['size_bytes']:.2f}",
             human_ms(latency["p50"]), f"{latency['cv']:.0%}" + ("!" if latency["noisy"] else ""),
             human_ms(row["load_ms"]), f"{row['peak_rss_mb']:.0f} MiB",
-            f"{accuracy['value']:.2f}" + ("%" if accuracy["metric"] == "top1" else "") if accuracy else "—",
+            quality + ("" if row["within_budget"] else " ✗"),
             f"{numerics['cosine']:.4f}" if numerics else "—",
         )
     stdout.print(table)
     if any(row["latency_ms"]["noisy"] for row in data["results"]):
         stdout.print("[yellow]![/] latency spread (cv) ≥ 10 %: the device was busy or the model is too small to time well")
+    for line in data["search"]:
+        stdout.print(f"[dim]search:[/] {line}")
     stdout.print(f"[bold]chosen:[/] {data['chosen']['variant']} — {data['chosen']['reason']}")
     for row in data["results"]:
         for note in row["notes"]:
@@ -81,3 +108,9 @@ def _print_table(result: RunResult) -> None:
             stdout.print(f"[dim]{row['variant']}: ops not delegated to XNNPACK: {', '.join(outside)}[/]")
     if result.out_dir is not None:
         stdout.print(f"artifacts and result.json in {result.out_dir}")
+
+
+def _float_layers(names: list[str]) -> str:
+    if not names:
+        return "—"
+    return ", ".join(names) if len(names) <= 2 else f"{names[0]} +{len(names) - 1}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,15 +35,15 @@ class Artifact:
 
 
 def build_artifact(loaded: LoadedModel, prepared: Any, spec: QuantSpec, cache: ArtifactCache,
-                   profile_name: str) -> Artifact:
+                   profile_name: str, say: Callable[[str], None] | None = None) -> Artifact:
     """Return the artifact for ``spec``, from the cache when an identical one was built before."""
     key = cache_key(fingerprint=loaded.fingerprint, model=prepared, example=loaded.example_inputs,
-                    calibration=loaded.calibration, spec=spec.key())
+                    calibration=loaded.calibration, spec=spec.key(), training=loaded.training)
     hit = cache.lookup(key, spec.format)
     if hit is not None:
         log.info("reusing cached %s %s artifact %s", spec.variant, spec.format, key[:12])
         return _artifact(hit, spec.format, cached=True)
-    result = quantize(prepared, loaded.example_inputs, spec, loaded.calibration)
+    result = quantize(prepared, loaded.example_inputs, spec, loaded.calibration, loaded.training, say)
     staging = cache.staging()
     try:
         path = staging / f"model.{spec.format}"
@@ -59,6 +60,7 @@ def build_artifact(loaded: LoadedModel, prepared: Any, spec: QuantSpec, cache: A
             "model": loaded.name,
             "fingerprint": loaded.fingerprint,
             "variant": spec.variant,
+            "precision": spec.precision,
             **spec.key(),
             "sha256": file_sha256(path),
             "size_bytes": path.stat().st_size,

@@ -40,14 +40,27 @@ def samples_digest(samples: Sequence[Any]) -> str:
     return digest.hexdigest()
 
 
+def training_digest(training: Any) -> str | None:
+    """What QAT fine-tunes with: the samples, targets and settings, or the loop's qualified name."""
+    if training is None:
+        return None
+    inputs = getattr(training, "inputs", None)
+    if inputs is None:  # a loop: its code is covered by the source file's fingerprint
+        return f"loop:{getattr(training, '__module__', '')}.{getattr(training, '__qualname__', repr(training))}"
+    targets = [t if isinstance(t, torch.Tensor) else torch.tensor(t) for t in training.targets]
+    loss = f"{getattr(training.loss, '__module__', '')}.{getattr(training.loss, '__qualname__', '')}"
+    return f"{samples_digest(inputs)}:{samples_digest(targets)}:{loss}:{training.batch_size}:{training.learning_rate}"
+
+
 def cache_key(*, fingerprint: str, model: torch.nn.Module, example: tuple[Any, ...],
-              calibration: Sequence[Any], spec: dict[str, Any]) -> str:
+              calibration: Sequence[Any], spec: dict[str, Any], training: Any = None) -> str:
     material = {
         "fingerprint": fingerprint,
         "model": model_digest(model),
         "inputs": tensor_specs(example),
         "example": samples_digest([example]),
         "calibration": samples_digest(calibration) if spec.get("scheme") == "static" else None,
+        "training": training_digest(training) if spec.get("scheme") == "qat" else None,
         "spec": spec,
         "toolchain": toolchain_versions(),
         "layout": 1,

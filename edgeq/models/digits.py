@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from edgeq.models.types import EvalSet
+from edgeq.models.types import EvalSet, TrainSet
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +83,8 @@ def _train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int) -> N
     model.eval()
 
 
-def build(kind: str, cache_dir: Path) -> tuple[nn.Module, tuple[torch.Tensor], EvalSet, list[tuple[torch.Tensor]]]:
-    """Return the trained model, one example input, the held-out set and calibration inputs."""
+def build(kind: str, cache_dir: Path) -> tuple[nn.Module, tuple[torch.Tensor], EvalSet, list[tuple[torch.Tensor]], TrainSet]:
+    """Return the trained model, one example input, the held-out set, calibration inputs and the training set."""
     x_train, x_test, y_train, y_test = _split()
     x_train, x_test = _shape(kind, x_train), _shape(kind, x_test)
     torch.manual_seed(0)
@@ -102,4 +102,5 @@ def build(kind: str, cache_dir: Path) -> tuple[nn.Module, tuple[torch.Tensor], E
         tmp.replace(weights)
     eval_set = EvalSet(inputs=[(x_test[i:i + 1],) for i in range(len(x_test))], labels=y_test.tolist())
     calibration = [(x_train[i:i + 1],) for i in range(_CALIBRATION_SAMPLES)]
-    return model, (x_test[:1].clone(),), eval_set, calibration
+    training = TrainSet(inputs=[(x_train[i:i + 1],) for i in range(len(x_train))], targets=y_train.tolist())
+    return model, (x_test[:1].clone(),), eval_set, calibration, training

@@ -14,7 +14,10 @@ from typing import Any
 import torch
 
 from edgeq.errors import ModelError, summarize
-from edgeq.models.types import EvalSet, LoadedModel
+from edgeq.models.types import EvalSet, LoadedModel, TrainSet
+
+
+_CALIBRATION_SAMPLES = 128
 
 
 @dataclass(frozen=True)
@@ -117,17 +120,42 @@ def _load_factory(path: Path, factory_name: str) -> LoadedModel:
     except Exception as exc:  # noqa: BLE001 - user code may raise anything
         raise ModelError(f"{path}:{factory_name}() raised {_where(exc, path)}") from exc
     where = f"{path}:{factory_name}()"
-    if not isinstance(returned, (tuple, list)) or len(returned) not in (2, 3):
-        raise ModelError(f"{where} returned {type(returned).__name__}", hint="return (model, example_inputs) or (model, example_inputs, evaluation)")
+    if not isinstance(returned, (tuple, list)) or len(returned) not in (2, 3, 4):
+        raise ModelError(f"{where} returned {type(returned).__name__}",
+                         hint="return (model, example_inputs), optionally followed by an evaluation and training data")
     model, example = returned[0], returned[1]
     if not isinstance(model, torch.nn.Module):
         raise ModelError(f"{where} returned {type(model).__name__} as the model; expected a torch.nn.Module")
     inputs = normalize_inputs(example, where=where)
     loaded = LoadedModel(name=f"{path.name}:{factory_name}", model=model, example_inputs=inputs,
                          fingerprint=f"file:{_file_digest(path)}:{factory_name}")
-    if len(returned) == 3 and returned[2] is not None:
+    if len(returned) >= 3 and returned[2] is not None:
         _attach_evaluation(loaded, returned[2], where)
+    if len(returned) == 4 and returned[3] is not None:
+        loaded.training = _training(returned[3], where)
+    loaded.calibration = _calibration_from(loaded)
     return loaded
+
+
+def _calibration_from(loaded: LoadedModel) -> list[tuple[Any, ...]]:
+    """Calibrate on training inputs when the model brings them, else on its evaluation inputs."""
+    training = loaded.training
+    if isinstance(training, TrainSet):
+        return list(training.inputs[:_CALIBRATION_SAMPLES])
+    if loaded.eval_set is not None:
+        return list(loaded.eval_set.inputs[:_CALIBRATION_SAMPLES])
+    return []
+
+
+def _training(training: Any, where: str) -> Any:
+    """The fourth item: a ``TrainSet``, a list of ``(inputs, target)`` pairs, or a loop ``train(model)``."""
+    if isinstance(training, TrainSet) or callable(training):
+        return training
+    if isinstance(training, Sequence) and training and all(isinstance(s, (tuple, list)) and len(s) == 2 for s in training):
+        return TrainSet(inputs=[normalize_inputs(x, where=f"{where} training sample") for x, _ in training],
+                        targets=[y for _, y in training])
+    raise ModelError(f"{where}: cannot use the fourth item ({type(training).__name__}) for training",
+                     hint="return an edgeq.TrainSet, a list of (inputs, target) pairs, or a function train(model)")
 
 
 def normalize_inputs(example: Any, *, where: str) -> tuple[Any, ...]:

@@ -22,10 +22,10 @@ class ZooEntry:
 def _digits(kind: str) -> LoadedModel:
     from edgeq.models import digits
 
-    model, example, eval_set, calibration = digits.build(kind, cache_dir() / "zoo")
+    model, example, eval_set, calibration, training = digits.build(kind, cache_dir() / "zoo")
     return LoadedModel(
         name=f"zoo:digits-{kind}", model=model, example_inputs=example, eval_set=eval_set,
-        calibration=calibration, fingerprint=f"zoo:digits-{kind}",
+        calibration=calibration, training=training, fingerprint=f"zoo:digits-{kind}",
         description=ZOO[f"digits-{kind}"].description,
     )
 

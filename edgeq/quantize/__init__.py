@@ -9,13 +9,15 @@ from typing import Any
 
 import torch
 
+from edgeq.models.types import Training
 from edgeq.quantize.scheme_choice import choose_scheme
-from edgeq.quantize.spec import SCHEMES, QuantResult, QuantSpec
+from edgeq.quantize.spec import OBSERVERS, SCHEMES, QuantResult, QuantSpec
 
-_Handler = Callable[[torch.nn.Module, tuple[Any, ...], Sequence[tuple[Any, ...]], QuantSpec], QuantResult]
+_Handler = Callable[..., QuantResult]
 
 
-def _float(model: torch.nn.Module, example: tuple[Any, ...], calibration: Sequence[tuple[Any, ...]], spec: QuantSpec) -> QuantResult:
+def _float(model: torch.nn.Module, example: tuple[Any, ...], calibration: Sequence[tuple[Any, ...]], spec: QuantSpec,
+           training: Training | None = None, say: Callable[[str], None] | None = None) -> QuantResult:
     return QuantResult(spec=spec, model=model, notes=[])
 
 
@@ -31,9 +33,13 @@ def _handler(spec: QuantSpec) -> _Handler:
 
 
 def quantize(model: torch.nn.Module, example: tuple[Any, ...], spec: QuantSpec,
-             calibration: Sequence[tuple[Any, ...]] = ()) -> QuantResult:
-    """Quantize ``model`` as ``spec`` says; ``model`` must already be prepared for tracing."""
-    return _handler(spec)(model, example, calibration, spec)
+             calibration: Sequence[tuple[Any, ...]] = (), training: Training | None = None,
+             say: Callable[[str], None] | None = None) -> QuantResult:
+    """Quantize ``model`` as ``spec`` says; ``model`` must already be prepared for tracing.
+
+    ``training`` is needed for ``qat`` only; ``say`` receives progress lines.
+    """
+    return _handler(spec)(model, example, calibration, spec, training, say)
 
 
-__all__ = ["SCHEMES", "QuantResult", "QuantSpec", "choose_scheme", "quantize"]
+__all__ = ["OBSERVERS", "SCHEMES", "QuantResult", "QuantSpec", "choose_scheme", "quantize"]

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from edgeq.errors import QuantizationError, summarize
+from edgeq.errors import EdgeqError, ModelError, QuantizationError, summarize
+from edgeq.models.types import Training
+from edgeq.quantize.observers import activation_observer
 from edgeq.quantize.spec import QuantResult, QuantSpec
 
 _DYNAMIC_TYPES = {nn.Linear, nn.LSTM, nn.GRU, nn.RNNCell, nn.LSTMCell, nn.GRUCell}
@@ -34,39 +36,82 @@ def quantized_engine(engine: str) -> Iterator[None]:
 
 
 def _qconfig_mapping(spec: QuantSpec) -> Any:
-    from torch.ao.quantization import QConfig, QConfigMapping, get_default_qconfig_mapping
-    from torch.ao.quantization.observer import HistogramObserver, PerChannelMinMaxObserver
+    """The engine's default mapping, with reduce_range from the target's ISA and the chosen observer."""
+    from torch.ao.quantization import QConfig, get_default_qat_qconfig_mapping, get_default_qconfig_mapping
+    from torch.ao.quantization.observer import PerChannelMinMaxObserver
 
-    mapping = get_default_qconfig_mapping(spec.engine)
-    if spec.engine == "qnnpack":
-        return mapping  # qnnpack has no per-channel kernels in torch.ao's default mapping
-    activation = HistogramObserver.with_args(reduce_range=spec.reduce_range)
-    weight = PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric)
-    return mapping.set_global(QConfig(activation=activation, weight=weight))
+    if spec.scheme == "qat":
+        mapping = get_default_qat_qconfig_mapping(spec.engine)
+        if spec.engine != "qnnpack":
+            from torch.ao.quantization.fake_quantize import FusedMovingAvgObsFakeQuantize, default_fused_per_channel_wt_fake_quant
+            from torch.ao.quantization.observer import MovingAverageMinMaxObserver
+
+            activation = FusedMovingAvgObsFakeQuantize.with_args(observer=MovingAverageMinMaxObserver, quant_min=0,
+                                                                 quant_max=255, reduce_range=spec.reduce_range)
+            mapping = mapping.set_global(QConfig(activation=activation, weight=default_fused_per_channel_wt_fake_quant))
+    else:
+        mapping = get_default_qconfig_mapping(spec.engine)
+        if spec.engine != "qnnpack":  # qnnpack has no per-channel kernels in torch.ao's default mapping
+            activation = activation_observer(spec.observer, "legacy").with_args(reduce_range=spec.reduce_range)
+            weight = PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric)
+            mapping = mapping.set_global(QConfig(activation=activation, weight=weight))
+    for name in spec.float_layers:
+        mapping = mapping.set_module_name(name, None)
+    return mapping
+
+
+def _dynamic(model: nn.Module, spec: QuantSpec) -> tuple[nn.Module, list[str]]:
+    """Linear and recurrent layers dynamic int8; embedding tables weight-only int8 (lookups need no activations)."""
+    from torch.ao.quantization import default_dynamic_qconfig, float_qparams_weight_only_qconfig
+
+    qconfig = {t: default_dynamic_qconfig for t in _DYNAMIC_TYPES}
+    embeddings = [name for name, m in model.named_modules() if isinstance(m, nn.Embedding) and name not in spec.float_layers]
+    if embeddings:
+        qconfig[nn.Embedding] = float_qparams_weight_only_qconfig
+    for name in spec.float_layers:
+        qconfig[name] = None
+    quantized = torch.ao.quantization.quantize_dynamic(model, qconfig, dtype=torch.qint8)
+    return quantized, [f"{len(embeddings)} embedding table(s) int8 weight-only"] if embeddings else []
 
 
 def quantize_legacy(model: nn.Module, example: tuple[Any, ...], calibration: Sequence[tuple[Any, ...]],
-                    spec: QuantSpec) -> QuantResult:
+                    spec: QuantSpec, training: Training | None = None, say: Callable[[str], None] | None = None) -> QuantResult:
     """Quantize with torch.ao for ``spec.engine``; the result is traced by the .ptl writer."""
-    notes = [f"torch.ao {spec.scheme} quantization for the {spec.engine} engine"]
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx, prepare_qat_fx
+
+    notes = [f"torch.ao {spec.scheme} quantization for the {spec.engine} engine"
+             + (" (reduce_range: the target has no VNNI)" if spec.reduce_range and spec.scheme != "dynamic" else "")]
     model = copy.deepcopy(model).eval()
+    if spec.scheme == "qat" and training is None:
+        raise ModelError("quantization-aware training needs training data, and the model brought none",
+                         hint="return a TrainSet or train(model) loop as the factory's fourth item, or pass training= to edgeq.run")
     with quantized_engine(spec.engine):
         try:
             if spec.scheme == "dynamic":
-                quantized = torch.ao.quantization.quantize_dynamic(model, _DYNAMIC_TYPES, dtype=torch.qint8)
-            else:
-                from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
-
+                quantized, more = _dynamic(model, spec)
+                notes += more
+            elif spec.scheme == "static":
                 prepared = prepare_fx(model, _qconfig_mapping(spec), example)
                 samples = list(calibration)[: spec.calibration_samples] or [example]
                 with torch.no_grad():
                     for sample in samples:
                         prepared(*sample)
                 quantized = convert_fx(prepared)
-                notes.append(f"calibrated on {len(samples)} sample(s)" + (", reduce_range" if spec.reduce_range else ""))
+                notes.append(f"calibrated on {len(samples)} sample(s) with the {spec.observer} observer")
+            else:
+                from edgeq.quantize.training import fine_tune
+
+                prepared = prepare_qat_fx(model.train(), _qconfig_mapping(spec), example)
+                notes.append(fine_tune(prepared, training, spec.qat_epochs, to_train=lambda m: m.train(),
+                                       to_eval=lambda m: m.eval(), say=say))
+                quantized = convert_fx(prepared)
+        except EdgeqError:
+            raise
         except Exception as exc:  # noqa: BLE001 - FX tracing and observers raise many kinds
             raise QuantizationError(
                 f"torch.ao {spec.scheme} quantization failed: {summarize(exc)}",
                 hint="try --scheme dynamic, or --format pte",
             ) from exc
+    if spec.float_layers:
+        notes.append(f"kept in fp32: {', '.join(spec.float_layers)}")
     return QuantResult(spec=spec, model=quantized, notes=notes)

@@ -1,56 +1,168 @@
-"""The main flow: torch.export, then PT2E quantization with the XNNPACK quantizer (for .pte)."""
+"""The main flow: torch.export, then PT2E quantization with the XNNPACK quantizer (for .pte).
+
+Dynamic and static post-training quantization annotate an eval-mode graph;
+quantization-aware training exports the model in train mode with a free batch
+dimension, fine-tunes the fake-quantized graph, then converts. Layers named in
+``spec.float_layers`` are left unannotated, so they stay fp32 (mixed precision).
+"""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 
-from edgeq.errors import QuantizationError, summarize
+from edgeq.errors import ModelError, QuantizationError, summarize
+from edgeq.models.types import Training, TrainSet
 from edgeq.quantize.lstm import replace_lstms
+from edgeq.quantize.observers import activation_observer
 from edgeq.quantize.spec import QuantResult, QuantSpec
 
 log = logging.getLogger(__name__)
 
 
-def _quantizer(spec: QuantSpec) -> Any:
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
-        XNNPACKQuantizer,
-        get_symmetric_quantization_config,
-    )
+def quantization_config(spec: QuantSpec) -> Any:
+    """XNNPACK's symmetric int8 config for ``spec``, with the activation observer it names."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import get_symmetric_quantization_config
 
-    config = get_symmetric_quantization_config(is_per_channel=spec.per_channel, is_dynamic=spec.scheme == "dynamic")
-    return XNNPACKQuantizer().set_global(config)
+    config = get_symmetric_quantization_config(is_per_channel=spec.per_channel, is_dynamic=spec.scheme == "dynamic",
+                                               is_qat=spec.scheme == "qat")
+    if spec.scheme != "static" or spec.observer == "histogram":
+        return config
+    observer = activation_observer(spec.observer, "pt2e").with_args(eps=2**-12)
+    activation = dataclasses.replace(config.input_activation, observer_or_fake_quant_ctr=observer)
+    return dataclasses.replace(config, input_activation=activation, output_activation=activation)
 
 
-def quantize_pt2e(model: torch.nn.Module, example: tuple[Any, ...], calibration: Sequence[tuple[Any, ...]],
-                  spec: QuantSpec) -> QuantResult:
-    """Export, annotate, calibrate and convert; the result is re-exported by the .pte writer."""
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+def module_filter(float_layers: Sequence[str]) -> Callable[[torch.fx.Node], bool]:
+    """True for graph nodes to quantize: those outside every module in ``float_layers``."""
+    from torchao.quantization.pt2e.quantizer import get_module_name_filter
 
-    notes: list[str] = []
+    inside = [get_module_name_filter(name) for name in float_layers]
+    return lambda node: not any(f(node) for f in inside)
+
+
+_FUSED_AFTER = {"batch_norm", "_native_batch_norm_legit_no_training", "relu", "relu_", "hardtanh", "hardtanh_"}
+
+
+def only_layer_filter(graph: torch.fx.GraphModule, layer: str) -> Callable[[torch.fx.Node], bool]:
+    """True for the nodes of module ``layer`` and the BatchNorm/ReLU that XNNPACK fuses after it.
+
+    The quantizer annotates conv-bn-relu as one pattern only when every node
+    in it passes the filter, and the BatchNorm and ReLU are other modules.
+    """
+    from torchao.quantization.pt2e.quantizer import get_module_name_filter
+
+    inside = get_module_name_filter(layer)
+    chosen = {node for node in graph.graph.nodes if node.op == "call_function" and inside(node)}
+    frontier = list(chosen)
+    while frontier:
+        for user in frontier.pop().users:
+            op = getattr(getattr(user.target, "_overloadpacket", None), "__name__", "")
+            if user not in chosen and (op in _FUSED_AFTER or (op == "getitem" and user.args[0] in chosen)):
+                chosen.add(user)
+                frontier.append(user)
+    parameters = {arg for node in chosen for arg in node.all_input_nodes if arg.op == "get_attr"}
+    names = {node.name for node in chosen | parameters}
+    return lambda node: node.name in names
+
+
+def xnnpack_quantizer(spec: QuantSpec, only: Callable[[torch.fx.Node], bool] | None = None) -> Any:
+    """The quantizer for ``spec``; ``only`` (a node filter) limits it to those nodes."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
+
+    quantizer = XNNPACKQuantizer().set_global(quantization_config(spec))
+    if only is not None:
+        return quantizer.set_filter_function(only)
+    if spec.float_layers:
+        quantizer.set_filter_function(module_filter(spec.float_layers))
+    return quantizer
+
+
+def export_for_quantization(model: torch.nn.Module, example: tuple[Any, ...], spec: QuantSpec) -> tuple[torch.nn.Module, list[str]]:
+    """The model as an eval-mode graph ready for ``prepare_pt2e`` (LSTMs rewritten for dynamic)."""
+    from edgeq.export.errors import export_program
+
+    notes = []
     if spec.scheme == "dynamic":
         model, rewritten = replace_lstms(model)
         if rewritten:
             notes.append(f"{rewritten} LSTM(s) rewritten as Linear gates so their weights are int8")
-    from edgeq.export.errors import export_program
+    return export_program(model, example, stage="torch.export before quantization").module(), notes
 
-    graph = export_program(model, example, stage="torch.export before quantization").module()
+
+def calibrate(prepared: torch.nn.Module, samples: Sequence[tuple[Any, ...]]) -> None:
+    with torch.no_grad():
+        for sample in samples:
+            prepared(*sample)
+
+
+def quantize_pt2e(model: torch.nn.Module, example: tuple[Any, ...], calibration: Sequence[tuple[Any, ...]],
+                  spec: QuantSpec, training: Training | None = None, say: Callable[[str], None] | None = None) -> QuantResult:
+    """Annotate, calibrate or fine-tune, and convert; the result is re-exported by the .pte writer."""
+    if spec.scheme == "qat":
+        return _quantize_qat(model, example, spec, training, say)
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    graph, notes = export_for_quantization(model, example, spec)
+    samples = list(calibration)[: spec.calibration_samples] or [example]
     try:
-        prepared = prepare_pt2e(graph, _quantizer(spec))
-        samples = list(calibration)[: spec.calibration_samples] or [example]
-        if spec.scheme == "static" and not calibration:
-            notes.append("calibrated on the example inputs only (the model brought no data)")
-        with torch.no_grad():
-            for sample in samples if spec.scheme == "static" else [example]:
-                prepared(*sample)
+        prepared = prepare_pt2e(graph, xnnpack_quantizer(spec))
+        calibrate(prepared, samples if spec.scheme == "static" else [example])
         converted = convert_pt2e(prepared)
     except Exception as exc:  # noqa: BLE001
         raise QuantizationError(f"PT2E {spec.scheme} quantization failed: {summarize(exc)}",
                                 hint="try --scheme dynamic, or --format ptl for the legacy flow") from exc
-    if spec.scheme == "static" and calibration:
-        notes.append(f"calibrated on {len(samples)} sample(s)" + (", per-channel weights" if spec.per_channel else ""))
-    return QuantResult(spec=spec, model=converted, notes=notes)
+    if spec.scheme == "static":
+        notes.append(f"calibrated on {len(samples)} sample(s) with the {spec.observer} observer"
+                     + (", per-channel weights" if spec.per_channel else "")
+                     + ("" if calibration else " (the model brought no data: the example inputs only)"))
+    return QuantResult(spec=spec, model=converted, notes=notes + _float_note(spec))
 
+
+def _float_note(spec: QuantSpec) -> list[str]:
+    return [f"kept in fp32: {', '.join(spec.float_layers)}"] if spec.float_layers else []
+
+
+def _quantize_qat(model: torch.nn.Module, example: tuple[Any, ...], spec: QuantSpec, training: Training | None,
+                  say: Callable[[str], None] | None) -> QuantResult:
+    from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
+
+    from edgeq.quantize.training import fine_tune, training_example
+
+    if training is None:
+        raise ModelError("quantization-aware training needs training data, and the model brought none",
+                         hint="return a TrainSet or train(model) loop as the factory's fourth item, or pass training= to edgeq.run")
+    graph, notes = _export_trainable(model, training_example(training, example), example)
+    if notes and isinstance(training, TrainSet):
+        training = dataclasses.replace(training, batch_size=1)
+    try:
+        prepared = prepare_qat_pt2e(graph, xnnpack_quantizer(spec))
+    except Exception as exc:  # noqa: BLE001
+        raise QuantizationError(f"PT2E QAT preparation failed: {summarize(exc)}", hint="try --scheme static") from exc
+    notes.append(fine_tune(prepared, training, spec.qat_epochs, to_train=move_exported_model_to_train,
+                           to_eval=move_exported_model_to_eval, say=say))
+    try:
+        converted = convert_pt2e(prepared)
+    except Exception as exc:  # noqa: BLE001
+        raise QuantizationError(f"PT2E QAT conversion failed: {summarize(exc)}") from exc
+    return QuantResult(spec=spec, model=converted, notes=["quantization-aware training (XNNPACK QAT config)", *notes, *_float_note(spec)])
+
+
+def _export_trainable(model: torch.nn.Module, batch: tuple[Any, ...], example: tuple[Any, ...]) -> tuple[torch.nn.Module, list[str]]:
+    """Export in train mode with the batch dimension free; fall back to the example's fixed shapes."""
+    from edgeq.export.errors import export_program
+
+    trainable = copy.deepcopy(model).train()
+    dynamic = torch.utils._pytree.tree_map(lambda t: {0: torch.export.Dim.AUTO} if t.dim() else None, batch)
+    try:
+        return torch.export.export(trainable, batch, dynamic_shapes=dynamic).module(), []
+    except Exception as exc:  # noqa: BLE001 - fall back to the fixed shapes the rest of the pipeline uses
+        log.info("export with a free batch dimension failed (%s); training on the example's shapes", summarize(exc))
+    graph = export_program(trainable, example, stage="torch.export for quantization-aware training").module()
+    return graph, ["the batch dimension could not be left free: fine-tuned one sample at a time"]

@@ -126,3 +126,26 @@ def not_a_model():
 
 def broken_factory():
     raise RuntimeError("weights file missing")
+
+
+def outlier_weights_cnn():
+    """The trained digits CNN with one damaged layer: ``features.3`` has an outlier weight in every filter.
+
+    The outliers read an input channel that ReLU always zeroes (its BatchNorm
+    bias is negative, its scale tiny), so fp32 is untouched; int8, whose
+    per-channel scale must cover the outlier, rounds the filters' real weights
+    to almost nothing. Returns the model, its example, evaluation set and
+    training set, like a user's factory.
+    """
+    import edgeq
+
+    loaded = edgeq.load_model("zoo:digits-cnn")
+    model = loaded.model
+    dead = 5
+    with torch.no_grad():
+        model.features[1].weight[dead] = 1e-3
+        model.features[1].bias[dead] = -1.0
+        conv = model.features[3]
+        conv.weight[:, dead] = 0.0
+        conv.weight[:, dead, 1, 1] = 200.0 * conv.weight.abs().max()
+    return model, loaded.example_inputs, loaded.eval_set, loaded.training

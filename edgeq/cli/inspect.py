@@ -1,0 +1,68 @@
+"""``edgeq inspect``: which layers int8 hurts, compared with float layer by layer."""
+
+from __future__ import annotations
+
+import math
+
+import click
+from rich import box
+from rich.table import Table
+
+from edgeq.cli.output import print_json, stderr, stdout
+from edgeq.inspection import DEFAULT_SAMPLES, inspect_model
+from edgeq.metrics import METRICS, format_value
+from edgeq.profiles import load_profile
+from edgeq.quantize import OBSERVERS
+from edgeq.quantize.layer_error import LayerReport
+
+
+@click.command("inspect")
+@click.argument("model")
+@click.option("--profile", "profile_name", default="host", show_default=True, help="Device profile name or TOML path.")
+@click.option("--scheme", type=click.Choice(["auto", "static", "dynamic"]), default="auto", show_default=True,
+              help="The post-training scheme to analyse [default: what edgeq run would pick].")
+@click.option("--metric", type=click.Choice(list(METRICS)), default=None,
+              help="What sensitivity measures [default: the model's accuracy, else top1_agreement, else cosine].")
+@click.option("--observer", type=click.Choice(OBSERVERS), default="histogram", show_default=True,
+              help="Activation observer for static calibration.")
+@click.option("--samples", type=click.IntRange(min=1), default=DEFAULT_SAMPLES, show_default=True,
+              help="Samples to score on (the evaluation set's first N, else example and calibration inputs).")
+@click.option("--no-sensitivity", is_flag=True, help="Skip quantizing one layer at a time; rank by SQNR only.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+def inspect(model: str, profile_name: str, scheme: str, metric: str | None, observer: str, samples: int,
+            no_sensitivity: bool, as_json: bool) -> None:
+    """Compare MODEL's int8 version with float, layer by layer, most sensitive layer first.
+
+    For each Conv/Linear layer: SQNR and max error of its output against float,
+    weight and input ranges, and its sensitivity: how much the metric drops
+    when only that layer is int8.
+    """
+    profile = load_profile(profile_name)
+    with stderr.status("starting", spinner="dots") as status:
+        report = inspect_model(model, profile, scheme=scheme, metric=metric, samples=samples, observer=observer,
+                               sensitivity=not no_sensitivity, progress=lambda message: status.update(message))
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        _print_report(report)
+
+
+def _print_report(report: LayerReport) -> None:
+    metric = report.metric
+    table = Table(title=f"{report.model}: {report.scheme} int8 against fp32, layer by layer", box=box.SIMPLE_HEAD,
+                  padding=(0, 1), pad_edge=False)
+    for column in ("layer", "type", "sensitivity", "SQNR dB", "max err", "weight range", "input range"):
+        table.add_column(column, justify="left" if column in ("layer", "type") else "right", no_wrap=True)
+    for layer in report.layers:
+        weight = "—" if layer.weight_min is None else f"[{layer.weight_min:.3g}, {layer.weight_max:.3g}]"
+        table.add_row(layer.name, layer.kind, "—" if layer.sensitivity is None else format_value(metric, layer.sensitivity),
+                      "∞" if math.isinf(layer.sqnr_db) else f"{layer.sqnr_db:.1f}", f"{layer.max_abs_err:.3g}", weight,
+                      f"[{layer.activation_min:.3g}, {layer.activation_max:.3g}]")
+    stdout.print(table)
+    stdout.print(f"{metric.name}: fp32 {format_value(metric, report.float_value)}, "
+                 f"all int8 {format_value(metric, report.quantized_value)} "
+                 f"(drop {format_value(metric, report.float_value - report.quantized_value)})")
+    stdout.print("[dim]sensitivity: the drop when only that layer is int8; SQNR: the layer's output against float "
+                 "with everything before it int8 too (higher is better)[/]")
+    for note in report.notes:
+        stdout.print(f"[dim]{note}[/]")

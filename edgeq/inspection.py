@@ -1,0 +1,125 @@
+"""Find the layers that int8 hurts: per-layer error against float, and each layer's sensitivity.
+
+``inspect_model`` is what ``edgeq inspect`` calls; ``sensitivity_ranking`` is
+what ``--scheme auto`` uses to decide which layers to keep in float.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from edgeq.errors import ModelError, QuantizationError, summarize
+from edgeq.metrics import Metric, resolve_metric, score_forward
+from edgeq.models import LoadedModel, load_model
+from edgeq.models.tracing import prepare_for_tracing, user_name
+from edgeq.numerics import flatten_outputs
+from edgeq.profiles import DeviceProfile
+from edgeq.quantize import QuantSpec, choose_scheme
+from edgeq.quantize.layer_error import LayerReport, compare_layers, layer_nodes, rank_sensitivity
+
+Progress = Callable[[str], None]
+DEFAULT_SAMPLES = 64
+_SQNR_SAMPLES = 16
+
+
+def check_samples(loaded: LoadedModel, limit: int) -> list[tuple[Any, ...]]:
+    """The samples quality is measured on: the evaluation set's inputs, else the example and calibration inputs."""
+    if loaded.eval_set is not None:
+        return list(loaded.eval_set.inputs)[:limit]
+    return [loaded.example_inputs, *loaded.calibration][:limit]
+
+
+@dataclass
+class _Quantized:
+    """One PT2E quantization of a model, with both sides kept for comparison."""
+
+    graph: torch.fx.GraphModule  # exported, not yet annotated
+    float_graph: torch.fx.GraphModule
+    quantized_graph: torch.fx.GraphModule
+    calibration: list[tuple[Any, ...]]
+    notes: list[str]
+
+
+def _quantize_for_analysis(prepared: torch.nn.Module, loaded: LoadedModel, spec: QuantSpec) -> _Quantized:
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    from edgeq.quantize.pt2e import calibrate, export_for_quantization, xnnpack_quantizer
+
+    graph, notes = export_for_quantization(prepared, loaded.example_inputs, spec)
+    calibration = (list(loaded.calibration)[: spec.calibration_samples] if spec.scheme == "static" else []) or [loaded.example_inputs]
+    try:
+        observed = prepare_pt2e(copy.deepcopy(graph), xnnpack_quantizer(spec))
+        calibrate(observed, calibration)
+        float_graph = copy.deepcopy(observed)
+        quantized = convert_pt2e(observed)
+    except Exception as exc:  # noqa: BLE001
+        raise QuantizationError(f"PT2E {spec.scheme} quantization failed: {summarize(exc)}") from exc
+    return _Quantized(graph, float_graph, quantized, calibration, notes)
+
+
+def sensitivity_ranking(loaded: LoadedModel, prepared: torch.nn.Module, spec: QuantSpec, metric: Metric,
+                        samples: Sequence[tuple[Any, ...]], say: Progress | None = None) -> list[tuple[str, float]]:
+    """Quantizable layers with the metric's drop when only that layer is int8, most harmful first.
+
+    Names are module paths in ``prepared`` (what ``QuantSpec.float_layers`` takes).
+    """
+    quantized = _quantize_for_analysis(prepared, loaded, spec)
+    reference = _reference(prepared, samples)
+    baseline = score_forward(metric, loaded, reference, samples, prepared)
+    drops = rank_sensitivity(quantized.graph, spec, list(layer_nodes(quantized.graph)), quantized.calibration,
+                             lambda forward: score_forward(metric, loaded, reference, samples, forward), baseline, say)
+    return sorted(drops.items(), key=lambda item: -item[1])
+
+
+def _reference(prepared: torch.nn.Module, samples: Sequence[tuple[Any, ...]]) -> list[list[torch.Tensor]]:
+    with torch.no_grad():
+        try:
+            return [flatten_outputs(prepared(*sample)) for sample in samples]
+        except Exception as exc:  # noqa: BLE001 - user model code
+            raise ModelError(f"the model fails on its own samples: {summarize(exc)}") from exc
+
+
+def inspect_model(source: str | LoadedModel, profile: DeviceProfile, *, scheme: str = "auto", metric: str | None = None,
+                  samples: int = DEFAULT_SAMPLES, sensitivity: bool = True, observer: str = "histogram",
+                  progress: Progress | None = None) -> LayerReport:
+    """Compare the int8 model with float layer by layer; layers come back most sensitive first."""
+    say = progress or (lambda message: None)
+    say(f"loading {source if isinstance(source, str) else source.name}")
+    loaded = load_model(source) if isinstance(source, str) else source
+    prepared = prepare_for_tracing(loaded.model)
+    if scheme == "auto":
+        scheme, _ = choose_scheme(prepared)
+    if scheme not in ("static", "dynamic"):
+        raise ModelError(f"inspect compares post-training int8 (static or dynamic), not {scheme!r}")
+    spec = QuantSpec(scheme=scheme, engine=profile.engine, format="pte", observer=observer)
+    chosen_samples = check_samples(loaded, samples)
+    say(f"quantizing {loaded.name} ({scheme} int8, XNNPACK scheme)")
+    quantized = _quantize_for_analysis(prepared, loaded, spec)
+    reference = _reference(prepared, chosen_samples)
+    resolved = resolve_metric(metric, loaded, reference)
+
+    def score(forward: Callable[..., Any]) -> float:
+        return score_forward(resolved, loaded, reference, chosen_samples, forward)
+
+    float_value = score(prepared)
+    quantized_value = score(quantized.quantized_graph)
+    say(f"comparing layer outputs on {min(len(chosen_samples), _SQNR_SAMPLES)} sample(s)")
+    layers = compare_layers(quantized.float_graph, quantized.quantized_graph, chosen_samples[:_SQNR_SAMPLES])
+    notes = list(quantized.notes)
+    if sensitivity:
+        paths = list(layer_nodes(quantized.graph))
+        drops = rank_sensitivity(quantized.graph, spec, paths, quantized.calibration, score, float_value, say)
+        by_name = {user_name(path): drop for path, drop in drops.items()}
+        for layer in layers:
+            layer.sensitivity = by_name.get(layer.name)
+        layers.sort(key=lambda layer: (-(layer.sensitivity or 0.0), layer.sqnr_db))
+    else:
+        layers.sort(key=lambda layer: layer.sqnr_db)
+        notes.append("sensitivity not measured: layers ranked by SQNR")
+    return LayerReport(model=loaded.name, scheme=scheme, metric=resolved, float_value=float_value,
+                       quantized_value=quantized_value, layers=layers, notes=notes)

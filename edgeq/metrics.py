@@ -1,0 +1,85 @@
+"""The quality metric an accuracy budget is written in, and how to measure it from outputs.
+
+``accuracy`` is the model's own metric (its evaluation set or function);
+without one, ``top1_agreement`` (percent of samples whose argmax matches
+fp32, for classifiers) or ``cosine`` (mean cosine of the outputs against fp32).
+A drop is always "fp32's value minus the candidate's", in the metric's unit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from edgeq.errors import ConfigError, ModelError, summarize
+from edgeq.models.types import LoadedModel
+from edgeq.numerics import compare_outputs, flatten_outputs
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    unit: str
+    default_max_drop: float
+    description: str
+
+
+METRICS = {
+    "accuracy": Metric("accuracy", "points", 1.0, "the model's own accuracy metric"),
+    "top1_agreement": Metric("top1_agreement", "points", 1.0, "percent of samples whose top-1 class matches fp32"),
+    "cosine": Metric("cosine", "", 0.01, "mean cosine similarity of the outputs to fp32"),
+}
+
+
+def resolve_metric(name: str | None, loaded: LoadedModel, reference: Sequence[Sequence[torch.Tensor]]) -> Metric:
+    """The metric named, or the default for this model."""
+    if name is None:
+        if loaded.eval_set is not None or loaded.evaluator is not None:
+            return METRICS["accuracy"]
+        first = reference[0][0] if reference and reference[0] else None
+        looks_like_logits = first is not None and first.dim() == 2 and first.shape[0] == 1 and first.shape[1] > 1
+        return METRICS["top1_agreement" if looks_like_logits else "cosine"]
+    if name not in METRICS:
+        raise ConfigError(f"unknown metric {name!r}", hint=f"use one of: {', '.join(METRICS)}")
+    if name == "accuracy" and loaded.eval_set is None and loaded.evaluator is None:
+        raise ConfigError(f"{loaded.name} brings no evaluation data, so it has no accuracy to budget",
+                          hint="use --metric top1_agreement or cosine, or return an evaluation as the factory's third item")
+    return METRICS[name]
+
+
+def score_outputs(metric: Metric, loaded: LoadedModel, reference: Sequence[Sequence[torch.Tensor]],
+                  outputs: Sequence[Sequence[torch.Tensor]]) -> float:
+    """The metric's value for outputs of the check samples (the evaluation set's inputs when there is one)."""
+    if metric.name == "accuracy":
+        if loaded.eval_set is None:
+            raise ConfigError("accuracy from outputs needs an evaluation set")
+        return loaded.eval_set.score(outputs)
+    numerics = compare_outputs(reference, outputs)
+    return 100.0 * numerics["top1_agreement"] if metric.name == "top1_agreement" else numerics["cosine"]
+
+
+def score_forward(metric: Metric, loaded: LoadedModel, reference: Sequence[Sequence[torch.Tensor]],
+                  samples: Sequence[tuple[Any, ...]], forward: Callable[..., Any]) -> float:
+    """The metric's value for a model run in this process (used to rank layers and compare on the host)."""
+    if metric.name == "accuracy" and loaded.eval_set is None and loaded.evaluator is not None:
+        try:
+            return float(loaded.evaluator(forward))
+        except Exception as exc:  # noqa: BLE001 - user evaluation code
+            raise ModelError(f"{loaded.name}: the evaluation function raised {summarize(exc)}") from exc
+    with torch.no_grad():
+        outputs = [flatten_outputs(forward(*sample)) for sample in samples]
+    return score_outputs(metric, loaded, reference, outputs)
+
+
+def reference_value(metric: Metric, fp32_value: float | None) -> float:
+    """fp32's own value: measured for accuracy, perfect for the comparisons against fp32."""
+    if metric.name == "accuracy":
+        return fp32_value if fp32_value is not None else 0.0
+    return 100.0 if metric.name == "top1_agreement" else 1.0
+
+
+def format_value(metric: Metric, value: float) -> str:
+    return f"{value:.4f}" if metric.name == "cosine" else f"{value:.2f}"

@@ -1,0 +1,188 @@
+"""Layer-by-layer comparison of a quantized model against float, as PyTorch's Numeric Suite gives it.
+
+Both sides come from the same PT2E graph: the float side is the prepared
+graph (BatchNorm already folded into the convolutions, observers pass values
+through), the quantized side is that graph converted to int8 (quantize /
+dequantize around every op XNNPACK will run in int8). Each quantizable layer
+is found by its module path in the user's model (``nn_module_stack``), so
+reports name ``blocks.2.conv``, not a graph node.
+
+Sensitivity is the metric's drop when only that one layer is quantized and
+everything else stays float: it points at the culprit even when the error
+it causes only shows up layers later.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from edgeq.errors import QuantizationError, summarize
+from edgeq.metrics import Metric
+from edgeq.models.tracing import user_name
+from edgeq.quantize.spec import QuantSpec
+
+_COMPUTE_OPS = {"conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "linear", "matmul", "bmm",
+                "addmm", "mm"}
+_LAYER_TYPES = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "Linear")
+
+
+@dataclass
+class LayerStat:
+    """One quantizable layer: its output error against float, its ranges, and its sensitivity."""
+
+    name: str
+    kind: str
+    sqnr_db: float
+    max_abs_err: float
+    weight_min: float | None
+    weight_max: float | None
+    activation_min: float
+    activation_max: float
+    sensitivity: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["sqnr_db"] = None if math.isinf(self.sqnr_db) else self.sqnr_db
+        return data
+
+
+def _layer_of(node: torch.fx.Node) -> tuple[str, str] | None:
+    stack = node.meta.get("nn_module_stack")
+    if not stack or node.op != "call_function":
+        return None
+    path, kind = list(stack.values())[-1]
+    kind = kind if isinstance(kind, str) else kind.__qualname__
+    op = getattr(getattr(node.target, "_overloadpacket", None), "__name__", "")
+    if op not in _COMPUTE_OPS or kind.rsplit(".", 1)[-1] not in _LAYER_TYPES:
+        return None
+    return path, kind.rsplit(".", 1)[-1]
+
+
+def layer_nodes(graph: torch.fx.GraphModule) -> dict[str, tuple[str, str]]:
+    """Module path → (its last compute node's name, the module's class name), in graph order."""
+    found: dict[str, tuple[str, str]] = {}
+    for node in graph.graph.nodes:
+        layer = _layer_of(node)
+        if layer is not None:
+            found[layer[0]] = (node.name, layer[1])
+    return found
+
+
+class _Recorder(torch.fx.Interpreter):
+    """Runs a graph and keeps the output, input range and weight range of the nodes it is told to watch."""
+
+    def __init__(self, module: torch.fx.GraphModule, watch: set[str]) -> None:
+        super().__init__(module)
+        self.watch = watch
+        self.outputs: dict[str, torch.Tensor] = {}
+        self.ranges: dict[str, tuple[float, float, float | None, float | None]] = {}
+
+    def run_node(self, node: torch.fx.Node) -> Any:
+        result = super().run_node(node)
+        if node.name in self.watch and isinstance(result, torch.Tensor):
+            self.outputs[node.name] = result.detach().float()
+            args = [self.env[a] if isinstance(a, torch.fx.Node) else a for a in node.args[:2]]
+            activation = args[0] if isinstance(args[0], torch.Tensor) else result
+            weight = args[1] if len(args) > 1 and isinstance(args[1], torch.Tensor) else None
+            self.ranges[node.name] = (activation.min().item(), activation.max().item(),
+                                      None if weight is None else weight.min().item(),
+                                      None if weight is None else weight.max().item())
+        return result
+
+
+class _Accumulator:
+    def __init__(self) -> None:
+        self.signal = 0.0
+        self.noise = 0.0
+        self.max_err = 0.0
+        self.ranges = [math.inf, -math.inf, None, None]
+
+    def add(self, ref: torch.Tensor, got: torch.Tensor, ranges: tuple[float, float, float | None, float | None]) -> None:
+        self.signal += ref.pow(2).sum().item()
+        self.noise += (ref - got).pow(2).sum().item()
+        self.max_err = max(self.max_err, (ref - got).abs().max().item() if ref.numel() else 0.0)
+        self.ranges[0] = min(self.ranges[0], ranges[0])
+        self.ranges[1] = max(self.ranges[1], ranges[1])
+        self.ranges[2], self.ranges[3] = ranges[2], ranges[3]
+
+    @property
+    def sqnr_db(self) -> float:
+        if self.noise == 0.0:
+            return math.inf
+        return 10.0 * math.log10(max(self.signal, 1e-30) / self.noise)
+
+
+def compare_layers(float_graph: torch.fx.GraphModule, quantized_graph: torch.fx.GraphModule,
+                   samples: Sequence[tuple[Any, ...]]) -> list[LayerStat]:
+    """SQNR and max error of every quantizable layer's output, quantized against float, over ``samples``."""
+    nodes = layer_nodes(float_graph)
+    watch = {node for node, _ in nodes.values()}
+    totals = {name: _Accumulator() for name in nodes}
+    with torch.no_grad():
+        for sample in samples:
+            flat = torch.utils._pytree.tree_flatten(sample)[0]
+            ref, got = _Recorder(float_graph, watch), _Recorder(quantized_graph, watch)
+            ref.run(*flat)
+            got.run(*flat)
+            for name, (node, _) in nodes.items():
+                if node in ref.outputs and node in got.outputs and ref.outputs[node].shape == got.outputs[node].shape:
+                    totals[name].add(ref.outputs[node], got.outputs[node], ref.ranges[node])
+    stats = []
+    for name, (_, kind) in nodes.items():
+        total = totals[name]
+        if total.ranges[0] is math.inf:
+            continue
+        stats.append(LayerStat(name=user_name(name), kind=kind, sqnr_db=total.sqnr_db, max_abs_err=total.max_err,
+                               weight_min=total.ranges[2], weight_max=total.ranges[3],
+                               activation_min=total.ranges[0], activation_max=total.ranges[1]))
+    return stats
+
+
+Score = Callable[[Callable[..., Any]], float]
+
+
+def rank_sensitivity(graph: torch.fx.GraphModule, spec: QuantSpec, layers: Sequence[str], calibration: Sequence[tuple[Any, ...]],
+                     score: Score, baseline: float, say: Callable[[str], None] | None = None) -> dict[str, float]:
+    """The metric's drop (``baseline`` minus the score) with only each layer quantized, layer by layer."""
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    from edgeq.quantize.pt2e import calibrate, only_layer_filter, xnnpack_quantizer
+
+    drops = {}
+    for index, layer in enumerate(layers, 1):
+        if say:
+            say(f"sensitivity: quantizing only {user_name(layer)} ({index}/{len(layers)})")
+        try:
+            copied = copy.deepcopy(graph)
+            prepared = prepare_pt2e(copied, xnnpack_quantizer(spec, only=only_layer_filter(copied, layer)))
+            calibrate(prepared, calibration)
+            converted = convert_pt2e(prepared)
+        except Exception as exc:  # noqa: BLE001
+            raise QuantizationError(f"quantizing only {user_name(layer)} failed: {summarize(exc)}") from exc
+        drops[layer] = baseline - score(converted)
+    return drops
+
+
+@dataclass
+class LayerReport:
+    """What ``edgeq inspect`` returns: the layers, most sensitive first, and the whole-model figures."""
+
+    model: str
+    scheme: str
+    metric: Metric
+    float_value: float
+    quantized_value: float
+    layers: list[LayerStat]
+    notes: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "scheme": self.scheme, "metric": self.metric.name,
+                "float_value": self.float_value, "quantized_value": self.quantized_value,
+                "drop": self.float_value - self.quantized_value,
+                "layers": [layer.to_dict() for layer in self.layers], "notes": self.notes}
