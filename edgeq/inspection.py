@@ -28,9 +28,12 @@ _SQNR_SAMPLES = 16
 
 
 def check_samples(loaded: LoadedModel, limit: int) -> list[tuple[Any, ...]]:
-    """The samples quality is measured on: the evaluation set's inputs, else the example and calibration inputs."""
+    """The samples quality is measured on: the evaluation set's inputs, the model's check inputs,
+    else the example and calibration inputs."""
     if loaded.eval_set is not None:
         return list(loaded.eval_set.inputs)[:limit]
+    if loaded.check_inputs:
+        return list(loaded.check_inputs)[:limit]
     return [loaded.example_inputs, *loaded.calibration][:limit]
 
 

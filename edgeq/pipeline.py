@@ -220,8 +220,7 @@ class _Session:
                                  hint="check that the example inputs match forward()") from exc
         if not example_outputs:
             raise ModelError(f"{loaded.name}: the model returns no tensors")
-        self.check_inputs = check_samples(loaded, _MAX_CHECK_SAMPLES) if loaded.eval_set else \
-            [loaded.example_inputs, *loaded.calibration[:31]]
+        self.check_inputs = check_samples(loaded, _MAX_CHECK_SAMPLES if loaded.eval_set or loaded.check_inputs else 32)
         with torch.no_grad():
             self.reference = [flatten_outputs(self.prepared(*sample)) for sample in self.check_inputs]
         self.metric = resolve_metric(self.options.metric, loaded, self.reference)

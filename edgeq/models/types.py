@@ -90,6 +90,8 @@ class LoadedModel:
     calibration: Sequence[tuple[Any, ...]] = field(default_factory=list)
     description: str = ""
     training: Training | None = None
+    # Without an evaluation set: the fixed inputs quality is compared on against fp32.
+    check_inputs: Sequence[tuple[Any, ...]] = field(default_factory=list)
 
     @property
     def metric(self) -> str | None:

@@ -68,11 +68,11 @@ def _minilm() -> LoadedModel:
         from edgeq.models import minilm
 
         model, example = minilm.load_minilm()
-        calibration = minilm.tokenize(minilm.sentences()[:32])
+        sentences = minilm.tokenize(minilm.sentences())
     except ImportError as exc:
         raise ModelError(f"zoo:minilm is not available: {exc}") from exc
     return LoadedModel(
-        name="zoo:minilm", model=model.eval(), example_inputs=example, calibration=calibration,
+        name="zoo:minilm", model=model.eval(), example_inputs=example, calibration=sentences[:32], check_inputs=sentences,
         fingerprint="zoo:minilm", description=ZOO["minilm"].description,
     )
 

@@ -14,38 +14,37 @@ from typing import Any
 import torch
 
 PERCENTILE = 0.9999
-_MAX_QUANTILE_ELEMENTS = 1 << 24  # torch.quantile's input limit
+_KEPT_PER_BATCH = 2048  # values sampled from each calibration batch; the percentile is taken over all of them
 
 
-def _batch_percentiles(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _sample(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     flat = x.detach().float().reshape(-1)
-    if flat.numel() > _MAX_QUANTILE_ELEMENTS:
-        flat = flat[torch.randperm(flat.numel(), generator=torch.Generator().manual_seed(0))[:_MAX_QUANTILE_ELEMENTS]]
-    bounds = torch.quantile(flat, torch.tensor([1 - PERCENTILE, PERCENTILE]))
-    return bounds[0], bounds[1]
+    if flat.numel() <= _KEPT_PER_BATCH:
+        return flat.clone()
+    return flat[torch.randint(flat.numel(), (_KEPT_PER_BATCH,), generator=generator)]
 
 
 def _percentile_observer(base: type) -> type:
-    """A subclass of ``base`` (a MinMaxObserver) whose range is the running mean of batch percentiles."""
+    """A subclass of ``base`` (a MinMaxObserver) whose range clips at the pooled 0.01st/99.99th percentiles."""
 
     class PercentileObserver(base):  # type: ignore[misc, valid-type]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self.register_buffer("batches", torch.tensor(0))
+            self.pool: list[torch.Tensor] = []
+            self.generator = torch.Generator().manual_seed(0)
 
         def forward(self, x_orig: torch.Tensor) -> torch.Tensor:
-            if x_orig.numel() == 0:
-                return x_orig
-            low, high = _batch_percentiles(x_orig)
-            seen = int(self.batches)
-            if seen == 0:
-                self.min_val.copy_(low)
-                self.max_val.copy_(high)
-            else:
-                self.min_val.copy_((self.min_val * seen + low) / (seen + 1))
-                self.max_val.copy_((self.max_val * seen + high) / (seen + 1))
-            self.batches.add_(1)
+            if x_orig.numel():
+                self.pool.append(_sample(x_orig, self.generator))
             return x_orig
+
+        @torch.jit.export
+        def calculate_qparams(self) -> Any:
+            if self.pool:
+                bounds = torch.quantile(torch.cat(self.pool), torch.tensor([1 - PERCENTILE, PERCENTILE]))
+                self.min_val.copy_(bounds[0])
+                self.max_val.copy_(bounds[1])
+            return super().calculate_qparams()
 
     PercentileObserver.__qualname__ = PercentileObserver.__name__ = f"Percentile{base.__name__}"
     return PercentileObserver

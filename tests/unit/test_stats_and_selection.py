@@ -1,7 +1,8 @@
 import pytest
 
 from edgeq.bench.stats import compare, latency_stats
-from edgeq.selection import Candidate, choose
+from edgeq.metrics import METRICS
+from edgeq.selection import Budget, Candidate, choose
 
 
 def test_latency_stats_report_percentiles_and_spread():
@@ -23,17 +24,29 @@ def test_compare_says_faster_slower_or_not_significant():
     assert compare(latency_stats([1.0, 1.02]), latency_stats([1.01, 1.0]))[0] == "not significant"
 
 
-def _candidate(variant, p50, size, accuracy=None, cosine=None):
-    return Candidate(variant, latency_stats([p50] * 5), size, accuracy, cosine)
+ACCURACY = Budget(METRICS["accuracy"], max_drop=1.0, reference=99.0, enforced=False)
+
+
+def _candidate(variant, p50, size, quality=None, budget=ACCURACY, spread=0.0):
+    within, why = (True, "the float reference") if variant == "fp32" else budget.judge(quality)
+    return Candidate(variant, latency_stats([p50 - spread, p50, p50 + spread, p50, p50]), size, within, why)
+
+
+def test_budget_judges_the_drop_in_the_metrics_unit():
+    assert ACCURACY.judge(98.5) == (True, "accuracy 98.50 vs fp32 99.00 (drop 0.50 points, budget 1)")
+    assert not ACCURACY.judge(97.9)[0]
+    cosine = Budget(METRICS["cosine"], max_drop=0.01, reference=1.0, enforced=True)
+    assert cosine.judge(0.995)[0] and not cosine.judge(0.985)[0]
+    assert ACCURACY.judge(None) == (False, "no accuracy measured")
 
 
 def test_choose_takes_the_faster_variant_within_budget():
-    variant, reason = choose([_candidate("fp32", 2.0, 400, 99.0), _candidate("int8", 1.0, 100, 98.5)], max_drop=1.0)
+    variant, reason = choose([_candidate("fp32", 2.0, 400, 99.0), _candidate("int8", 1.0, 100, 98.5)])
     assert variant == "int8" and "2.00x faster" in reason
 
 
 def test_choose_rejects_a_variant_over_budget():
-    variant, reason = choose([_candidate("fp32", 2.0, 400, 99.0), _candidate("int8", 1.0, 100, 97.0)], max_drop=1.0)
+    variant, reason = choose([_candidate("fp32", 2.0, 400, 99.0), _candidate("int8", 1.0, 100, 97.0)])
     assert variant == "fp32" and "int8 rejected" in reason
 
 
@@ -42,6 +55,18 @@ def test_choose_keeps_fp32_when_int8_is_slower():
     assert variant == "fp32" and "slower" in reason
 
 
-def test_choose_prefers_the_smaller_artifact_when_speed_is_a_tie():
-    variant, _ = choose([_candidate("fp32", 1.0, 400, cosine=None), _candidate("int8", 1.01, 100, cosine=0.999)])
+def test_choose_prefers_the_smaller_artifact_when_speed_is_a_near_tie():
+    variant, _ = choose([_candidate("fp32", 1.0, 400), _candidate("int8", 1.01, 100, 99.0)])
     assert variant == "int8"
+
+
+def test_choose_takes_the_fastest_of_several_within_budget():
+    variant, _ = choose([_candidate("fp32", 3.0, 400), _candidate("int8-static", 1.0, 100, 90.0),
+                         _candidate("int8-static-mixed1", 1.6, 130, 99.0), _candidate("int8-qat", 1.1, 100, 98.8)])
+    assert variant == "int8-qat"
+
+
+def test_a_smaller_candidate_more_than_five_percent_slower_does_not_win():
+    variant, _ = choose([_candidate("fp32", 3.0, 400), _candidate("int8-a", 1.0, 150, 99.0, spread=0.3),
+                         _candidate("int8-b", 1.08, 100, 99.0, spread=0.3)])
+    assert variant == "int8-a"
