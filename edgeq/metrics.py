@@ -36,6 +36,7 @@ METRICS = {
 
 def resolve_metric(name: str | None, loaded: LoadedModel, reference: Sequence[Sequence[torch.Tensor]]) -> Metric:
     """The metric named, or the default for this model."""
+    name = name or loaded.default_metric
     if name is None:
         if loaded.eval_set is not None or loaded.evaluator is not None:
             return METRICS["accuracy"]

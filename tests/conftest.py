@@ -1,9 +1,11 @@
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 SUPPORT = Path(__file__).parent / "support"
+sys.path.insert(0, str(SUPPORT))  # the public fakes and helpers tests import: edgeq_cli, user_models
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -92,6 +92,8 @@ class LoadedModel:
     training: Training | None = None
     # Without an evaluation set: the fixed inputs quality is compared on against fp32.
     check_inputs: Sequence[tuple[Any, ...]] = field(default_factory=list)
+    # The metric budgets default to for this model (e.g. "cosine" for an embedder); None: guessed from the outputs.
+    default_metric: str | None = None
 
     @property
     def metric(self) -> str | None:

@@ -73,6 +73,7 @@ def _minilm() -> LoadedModel:
         raise ModelError(f"zoo:minilm is not available: {exc}") from exc
     return LoadedModel(
         name="zoo:minilm", model=model.eval(), example_inputs=example, calibration=sentences[:32], check_inputs=sentences,
+        default_metric="cosine",
         fingerprint="zoo:minilm", description=ZOO["minilm"].description,
     )
 

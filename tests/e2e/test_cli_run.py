@@ -1,19 +1,12 @@
 """`edgeq run` end to end on the host: real quantization, real artifacts, the real runner in a fresh process."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from edgeq_cli import edgeq
 
 pytestmark = pytest.mark.slow
-
-
-def edgeq(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edgeq", *args], capture_output=True, text=True,
-                          timeout=timeout, env=os.environ.copy())
 
 
 def run_json(*args: str) -> dict:
@@ -23,7 +16,10 @@ def run_json(*args: str) -> dict:
 
 
 def by_variant(result: dict) -> dict:
-    return {r["variant"]: r for r in result["results"]}
+    """Results by variant; ``int8`` is the first quantized trial (the scheme auto picks first)."""
+    variants = {r["variant"]: r for r in result["results"]}
+    variants["int8"] = next(r for r in result["results"] if r["precision"] == "int8")
+    return variants
 
 
 @pytest.fixture(scope="module")
@@ -31,11 +27,19 @@ def digits_cnn() -> dict:
     return run_json("zoo:digits-cnn", "--profile", "host")
 
 
-def test_digits_cnn_int8_keeps_accuracy_within_one_point(digits_cnn):
+def test_digits_cnn_static_int8_loses_at_most_half_a_point(digits_cnn):
     variants = by_variant(digits_cnn)
-    drop = variants["fp32"]["accuracy"]["value"] - variants["int8"]["accuracy"]["value"]
+    drop = variants["fp32"]["accuracy"]["value"] - variants["int8-static"]["accuracy"]["value"]
     assert variants["fp32"]["accuracy"]["samples"] == 360
-    assert drop <= 1.0
+    assert drop <= 0.5
+
+
+@pytest.mark.parametrize("fmt", ["pte", "ptl"])
+def test_digits_cnn_qat_loses_at_most_a_third_of_a_point(fmt):
+    variants = by_variant(run_json("zoo:digits-cnn", "--scheme", "qat", "--format", fmt))
+    qat = variants["int8-qat"]
+    assert any(note.startswith("fine-tuned 2 epoch(s)") for note in qat["notes"])
+    assert variants["fp32"]["accuracy"]["value"] - qat["accuracy"]["value"] <= 0.3
 
 
 def test_digits_cnn_int8_is_under_a_third_of_the_fp32_size(digits_cnn):
@@ -51,7 +55,9 @@ def test_run_result_follows_the_contract(digits_cnn):
         assert {"p50", "p90", "p99", "mean", "std", "cv"} <= set(row["latency_ms"])
         assert Path(row["artifact"]).is_file()
     assert digits_cnn["device"]["arch"] and digits_cnn["device"]["executorch"] == "1.4.1"
-    assert digits_cnn["chosen"]["variant"] in {"fp32", "int8"} and digits_cnn["chosen"]["reason"]
+    assert digits_cnn["chosen"]["variant"] in {"fp32", "int8-static"} and digits_cnn["chosen"]["reason"]
+    assert digits_cnn["budget"] == {"metric": "accuracy", "unit": "points", "max_drop": 1.0, "enforced": False,
+                                    "met": True, "fp32_value": by_variant(digits_cnn)["fp32"]["accuracy"]["value"]}
     numerics = by_variant(digits_cnn)["int8"]["numerics"]
     assert {"max_abs_err", "cosine", "top1_agreement"} <= set(numerics)
 
@@ -71,9 +77,9 @@ def test_legacy_ptl_path_runs_the_engine_of_the_profile():
 
 def test_digits_lstm_gets_dynamic_int8_with_its_weights_quantized():
     variants = by_variant(run_json("zoo:digits-lstm", "--profile", "host"))
-    assert variants["int8"]["scheme"] == "dynamic"
+    assert variants["int8"]["variant"] == "int8-dynamic"
     assert variants["int8"]["size_bytes"] <= 0.4 * variants["fp32"]["size_bytes"]
-    assert variants["fp32"]["accuracy"]["value"] - variants["int8"]["accuracy"]["value"] <= 1.0
+    assert variants["fp32"]["accuracy"]["value"] - variants["int8"]["accuracy"]["value"] <= 0.5
 
 
 @pytest.mark.parametrize("factory,scheme,outputs", [
@@ -102,4 +108,4 @@ def test_a_model_that_cannot_be_exported_exits_2_with_one_line(user_models):
 def test_the_table_names_the_chosen_variant():
     proc = edgeq("run", "zoo:digits-cnn", "--runs", "5", "--warmup", "1")
     assert proc.returncode == 0, proc.stderr
-    assert "chosen:" in proc.stdout and "int8 static" in proc.stdout
+    assert "chosen:" in proc.stdout and "int8-static" in proc.stdout
