@@ -5,5 +5,5 @@ from edgeq.models import EvalSet, LoadedModel, TrainSet, load_model
 from edgeq.pipeline import RunOptions, RunResult, run
 from edgeq.profiles import DeviceProfile, list_profiles, load_profile
 
-__all__ = ["DeviceProfile", "EdgeqError", "EvalSet", "LoadedModel", "RunOptions", "RunResult", "list_profiles",
-           "load_model", "load_profile", "run", "TrainSet"]
+__all__ = ["DeviceProfile", "EdgeqError", "EvalSet", "LoadedModel", "RunOptions", "RunResult", "TrainSet",
+           "list_profiles", "load_model", "load_profile", "run"]

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgeq.errors import EdgeqError, ModelError, QuantizationError, summarize
+from edgeq.errors import EdgeqError, QuantizationError, summarize
 from edgeq.models.types import Training
 from edgeq.quantize.observers import activation_observer
 from edgeq.quantize.spec import QuantResult, QuantSpec
@@ -82,9 +82,10 @@ def quantize_legacy(model: nn.Module, example: tuple[Any, ...], calibration: Seq
     notes = [f"torch.ao {spec.scheme} quantization for the {spec.engine} engine"
              + (" (reduce_range: the target has no VNNI)" if spec.reduce_range and spec.scheme != "dynamic" else "")]
     model = copy.deepcopy(model).eval()
-    if spec.scheme == "qat" and training is None:
-        raise ModelError("quantization-aware training needs training data, and the model brought none",
-                         hint="return a TrainSet or train(model) loop as the factory's fourth item, or pass training= to edgeq.run")
+    if spec.scheme == "qat":
+        from edgeq.quantize.training import require_training
+
+        training = require_training(training)
     with quantized_engine(spec.engine):
         try:
             if spec.scheme == "dynamic":

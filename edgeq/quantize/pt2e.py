@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from edgeq.errors import ModelError, QuantizationError, summarize
+from edgeq.errors import QuantizationError, summarize
 from edgeq.models.types import Training, TrainSet
 from edgeq.quantize.lstm import replace_lstms
 from edgeq.quantize.observers import activation_observer
@@ -133,11 +133,9 @@ def _quantize_qat(model: torch.nn.Module, example: tuple[Any, ...], spec: QuantS
     from torchao.quantization.pt2e import move_exported_model_to_eval, move_exported_model_to_train
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
 
-    from edgeq.quantize.training import fine_tune, training_example
+    from edgeq.quantize.training import fine_tune, require_training, training_example
 
-    if training is None:
-        raise ModelError("quantization-aware training needs training data, and the model brought none",
-                         hint="return a TrainSet or train(model) loop as the factory's fourth item, or pass training= to edgeq.run")
+    training = require_training(training)
     graph, notes = _export_trainable(model, training_example(training, example), example)
     if notes and isinstance(training, TrainSet):
         training = dataclasses.replace(training, batch_size=1)

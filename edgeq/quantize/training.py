@@ -81,3 +81,11 @@ def training_example(training: Training, example: tuple[Any, ...]) -> tuple[Any,
     """Inputs to export the trainable graph with: a batch of two, so export keeps the batch dimension free."""
     samples = list(training.inputs[:2]) if isinstance(training, TrainSet) and len(training.inputs) >= 2 else [example, example]
     return stack_samples(samples)
+
+
+def require_training(training: Training | None) -> Training:
+    """The training data QAT needs, or a ``ModelError`` saying how to give it."""
+    if training is None:
+        raise ModelError("quantization-aware training needs training data, and the model brought none",
+                         hint="return a TrainSet or train(model) loop as the factory's fourth item, or pass training= to edgeq.run")
+    return training
