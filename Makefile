@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.edgeq-installed
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup demo test test-fast clean bench
 
 setup: $(STAMP)
 
@@ -22,6 +22,17 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# make bench: time every zoo model on PyTorch eager, torch.ao, ExecuTorch and ONNX Runtime (1 thread), fp32 and
+# int8; writes benchmarks/results/latest.json and docs/benchmarks.md (~5-15 min on 2 cores).
+BENCH_STAMP := $(VENV)/.edgeq-bench-installed
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench: setup $(BENCH_STAMP)
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) edgeq-out .pytest_cache

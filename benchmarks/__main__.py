@@ -1,0 +1,38 @@
+"""``python -m benchmarks``: measure, write ``benchmarks/results/latest.json``, render ``docs/benchmarks.md``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from benchmarks.report import DOC, render
+from benchmarks.run import MODELS, RESULTS, Settings, run, write
+
+
+@click.command()
+@click.option("--model", "models", multiple=True, type=click.Choice(MODELS), help="Measure only these (repeatable).")
+@click.option("--runs", default=50, type=click.IntRange(min=2), show_default=True, help="Timed runs per variant.")
+@click.option("--warmup", default=5, type=click.IntRange(min=0), show_default=True, help="Untimed runs before them.")
+@click.option("--threads", default=1, type=click.IntRange(min=1), show_default=True, help="Threads for every runtime.")
+@click.option("--processes", default=3, type=click.IntRange(min=1), show_default=True,
+              help="Fresh processes per variant; their runs are pooled.")
+@click.option("--out", type=click.Path(path_type=Path), default=RESULTS, show_default=True, help="Raw results JSON.")
+@click.option("--doc", type=click.Path(path_type=Path), default=DOC, show_default=True, help="Markdown report.")
+def main(models: tuple[str, ...], runs: int, warmup: int, threads: int, processes: int, out: Path,
+         doc: Path) -> None:
+    """Time PyTorch eager, torch.ao, ExecuTorch and ONNX Runtime, fp32 and int8, on the zoo models."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    console = Console(stderr=True, highlight=False, log_path=False, width=None if sys.stderr.isatty() else 140)
+    document = run(models or MODELS, Settings(runs=runs, warmup=warmup, threads=threads, processes=processes), console)
+    write(document, out)
+    console.log(f"wrote {out}")
+    doc.write_text(render(document), encoding="utf-8")
+    console.log(f"wrote {doc}")
+
+
+if __name__ == "__main__":
+    main()

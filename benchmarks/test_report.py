@@ -1,0 +1,81 @@
+"""The report renderer on a hand-made results document (no timing; run with ``pytest benchmarks/test_report.py``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks import notes
+from benchmarks.report import render
+
+
+def _latency(p50: float, cv: float = 0.01) -> dict[str, Any]:
+    return {"p50": p50, "p90": p50 * 1.01, "p99": p50 * 1.02, "mean": p50, "std": p50 * cv, "cv": cv, "runs": 50,
+            "noisy": cv >= 0.10}
+
+
+def _row(runtime: str, precision: str, p50: float, size: int, cosine: float = 1.0, **extra: Any) -> dict[str, Any]:
+    label = f"{runtime} {precision}"
+    return {"runtime": runtime, "precision": precision, "scheme": "none" if precision == "fp32" else "dynamic",
+            "engine": None, "activations": None, "detail": "", "format": "x", "label": label,
+            "size_bytes": size, "latency_ms": _latency(p50), "accuracy": {"cosine": cosine, "top1_agreement": 1.0},
+            "backend": None, "notes": [], **extra}
+
+
+def _document(model: str = "minilm") -> dict[str, Any]:
+    return {
+        "schema": 1, "date": "2026-01-01T00:00:00+00:00", "wall_s": 60.0,
+        "machine": {"cpu": "Test CPU", "cores": 2, "arch": "x86_64", "isa": ["avx2"], "engine": "x86",
+                    "platform": "Linux"},
+        "versions": {"torch": "2", "executorch": "1", "python": "3.11", "edgeq": "0.1", "git": "abc"},
+        "settings": {"runs": 50, "warmup": 5, "threads": 1},
+        "models": [{
+            "model": model, "description": "a model", "int8_scheme": "dynamic", "scheme_reason": "because",
+            "metric": "cosine", "check": "cosine on 3 sentences", "check_samples": 3,
+            "results": [
+                _row("eager", "fp32", 10.0, 4000),
+                {**_row("torch.ao", "int8", 5.0, 1000), "engine": "qnnpack", "detail": "qnnpack",
+                 "latency_ms": _latency(5.0, cv=0.2)},
+                _row("executorch", "fp32", 4.0, 4000),
+                _row("executorch", "int8", 2.0, 1000, cosine=0.999,
+                     backend={"delegated_nodes": 9, "delegated_subgraphs": 2, "non_delegated_nodes": 3,
+                              "ops_outside_backend": ["aten_embedding_default"]}),
+                _row("onnxruntime", "fp32", 4.0, 4000),
+                _row("onnxruntime", "int8", 1.0, 900, cosine=0.98, backend={"optimized_ops": {"MatMulInteger": 4}}),
+                {"runtime": "onnxruntime", "precision": "int8", "label": "onnxruntime int8 (uint8 activations)",
+                 "detail": "uint8 activations", "engine": None, "error": "RuntimeError: boom | bang"},
+            ],
+        }],
+    }
+
+
+def test_ratios_say_faster_or_slower_with_the_speedup() -> None:
+    page = render(_document())
+    assert "| minilm | executorch int8 | 5.00× faster | 2.00× faster | 0.25× | 0.25× |" in page
+
+
+def test_a_noisy_run_is_flagged() -> None:
+    assert "20.0% ⚠ noisy" in render(_document())
+
+
+def test_a_failed_variant_is_shown_with_its_error_escaped() -> None:
+    assert "failed: RuntimeError: boom \\| bang" in render(_document())
+
+
+def test_ort_faster_than_executorch_names_the_model_and_asks_for_analysis_when_missing() -> None:
+    page = render(_document("not-a-zoo-model"))
+    assert "### not-a-zoo-model" in page
+    assert "**2.00× faster** than ExecuTorch int8" in page
+    assert "No analysis written for not-a-zoo-model yet" in page
+
+
+def test_ort_faster_section_uses_the_written_analysis(monkeypatch: Any) -> None:
+    monkeypatch.setitem(notes.INT8_GRAPHS, "some-model", "Because ORT fuses the whole thing.")
+    page = render(_document("some-model"))
+    assert "Because ORT fuses the whole thing." in page
+    assert "No analysis written" not in page
+
+
+def test_ops_outside_xnnpack_and_ort_fusions_are_listed() -> None:
+    page = render(_document())
+    assert "`aten_embedding_default`" in page
+    assert "`MatMulInteger` ×4" in page
