@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from benchmarks.scoring import check_set, reference_outputs, score
 from benchmarks.variants import Built, Plan, build, plans
-from edgeq.bench import latency_stats, parse_report
+from edgeq.bench import BenchResult, BenchSpec, latency_stats, run_bench
 from edgeq.cache import cache_dir
 from edgeq.errors import BenchError, summarize
 from edgeq.export import ArtifactCache
@@ -136,12 +136,14 @@ class _ModelBench:
                 self.progress.update(self.task, description=f"{self.name}: timing {plan.label} "
                                                             f"(process {round_index + 1}/{self.settings.processes})")
                 try:
-                    report, outputs = self._invoke(built, check=round_index == 0)
-                    samples[index].append([float(v) for v in report["latencies_ms"]])
+                    bench = self._invoke(built, check=round_index == 0)
+                    samples[index].append(bench.latencies_ms)
                     if round_index == 0:
-                        row.update(load_ms=report["load_ms"], first_run_ms=report["first_run_ms"],
-                                   peak_rss_mb=report["peak_rss_mb"], threads=report["threads"],
-                                   accuracy=score(loaded, checks, reference, outputs))
+                        if not bench.check_outputs:
+                            raise BenchError("the runner ran no check inputs")
+                        row.update(load_ms=bench.load_ms, first_run_ms=bench.first_run_ms,
+                                   peak_rss_mb=bench.peak_rss_mb, threads=bench.threads,
+                                   accuracy=score(loaded, checks, reference, bench.check_outputs))
                 except Exception as exc:  # noqa: BLE001 - a runner that fails must not sink the table
                     row["error"] = summarize(exc)
                     self.progress.console.log(f"[yellow]{self.name} {plan.label}: {row['error']}")
@@ -177,28 +179,16 @@ class _ModelBench:
         self.progress.advance(self.task)
         return row, built
 
-    def _invoke(self, built: Built, *, check: bool) -> tuple[dict[str, Any], list[list[torch.Tensor]] | None]:
-        """One fresh runner process; ``edgeq.bench.run_bench`` minus its summary, since rounds pool the raw samples."""
-        settings, scratch = self.settings, self.scratch
-        argv = [sys.executable, str(built.runner), "--artifact", str(built.path), "--format", built.plan.format,
-                "--inputs", str(scratch / "inputs.pt"), "--warmup", str(settings.warmup), "--runs", str(settings.runs),
-                "--threads", str(settings.threads)]
-        if built.plan.engine:
-            argv += ["--engine", built.plan.engine]
+    def _invoke(self, built: Built, *, check: bool) -> BenchResult:
+        """One fresh runner process, through edgeq's own ``run_bench``; rounds pool its raw samples."""
+        scratch, settings = self.scratch, self.settings
+        spec = BenchSpec(runs=settings.runs, warmup=settings.warmup, threads=settings.threads, timeout_s=settings.timeout_s)
         out = scratch / "check-out.pt"
-        if check:
-            out.unlink(missing_ok=True)
-            argv += ["--check", str(scratch / "check.pt"), "--check-out", str(out)]
-        result = LocalTransport().run(argv, timeout_s=settings.timeout_s, check=False)
-        report = parse_report(result.stdout, result.stderr)
-        if not report.get("ok") or result.returncode != 0:
-            error = report.get("error", {})
-            raise BenchError(f"the runner failed: {error.get('type', '?')}: {error.get('message', '')[:300]}")
-        if not check:
-            return report, None
-        if not report.get("check_count"):
-            raise BenchError("the runner ran no check inputs")
-        return report, torch.load(out, weights_only=True)
+        out.unlink(missing_ok=True)
+        return run_bench(LocalTransport(), python=sys.executable, runner=str(built.runner), artifact=str(built.path),
+                         fmt=built.plan.format, engine=built.plan.engine, inputs=str(scratch / "inputs.pt"), spec=spec,
+                         check=str(scratch / "check.pt") if check else None, check_out=str(out) if check else None,
+                         local_check_out=out if check else None)
 
 
 def _line(name: str, row: dict[str, Any]) -> str:

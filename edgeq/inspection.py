@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from edgeq.errors import ModelError, QuantizationError, summarize
-from edgeq.metrics import Metric, resolve_metric, score_forward
+from edgeq.metrics import Metric, Score, resolve_metric, score_forward
 from edgeq.models import LoadedModel, load_model
 from edgeq.models.tracing import prepare_for_tracing, user_name
 from edgeq.numerics import flatten_outputs
@@ -66,17 +66,16 @@ def _quantize_for_analysis(prepared: torch.nn.Module, loaded: LoadedModel, spec:
 
 
 def sensitivity_ranking(loaded: LoadedModel, prepared: torch.nn.Module, spec: QuantSpec, metric: Metric,
-                        samples: Sequence[tuple[Any, ...]], say: Progress | None = None) -> list[tuple[str, float]]:
-    """Quantizable layers with the metric's drop when only that layer is int8, most harmful first.
+                        samples: Sequence[tuple[Any, ...]], say: Progress | None = None) -> list[tuple[str, float, float]]:
+    """Quantizable layers with the metric's drop and output error when only that layer is int8, most harmful first.
 
     Names are module paths in ``prepared`` (what ``QuantSpec.float_layers`` takes).
     """
     quantized = _quantize_for_analysis(prepared, loaded, spec)
     reference = _reference(prepared, samples)
-    baseline = score_forward(metric, loaded, reference, samples, prepared)
-    drops = rank_sensitivity(quantized.graph, spec, list(layer_nodes(quantized.graph)), quantized.calibration,
-                             lambda forward: score_forward(metric, loaded, reference, samples, forward), baseline, say)
-    return sorted(drops.items(), key=lambda item: -item[1])
+    baseline = score_forward(metric, loaded, reference, samples, prepared).value
+    return rank_sensitivity(quantized.graph, spec, list(layer_nodes(quantized.graph)), quantized.calibration,
+                            lambda forward: score_forward(metric, loaded, reference, samples, forward), baseline, say)
 
 
 def _reference(prepared: torch.nn.Module, samples: Sequence[tuple[Any, ...]]) -> list[list[torch.Tensor]]:
@@ -106,21 +105,21 @@ def inspect_model(source: str | LoadedModel, profile: DeviceProfile, *, scheme: 
     reference = _reference(prepared, chosen_samples)
     resolved = resolve_metric(metric, loaded, reference)
 
-    def score(forward: Callable[..., Any]) -> float:
+    def score(forward: Callable[..., Any]) -> Score:
         return score_forward(resolved, loaded, reference, chosen_samples, forward)
 
-    float_value = score(prepared)
-    quantized_value = score(quantized.quantized_graph)
+    float_value = score(prepared).value
+    quantized_value = score(quantized.quantized_graph).value
     say(f"comparing layer outputs on {min(len(chosen_samples), _SQNR_SAMPLES)} sample(s)")
     layers = compare_layers(quantized.float_graph, quantized.quantized_graph, chosen_samples[:_SQNR_SAMPLES])
     notes = list(quantized.notes)
     if sensitivity:
         paths = list(layer_nodes(quantized.graph))
-        drops = rank_sensitivity(quantized.graph, spec, paths, quantized.calibration, score, float_value, say)
-        by_name = {user_name(path): drop for path, drop in drops.items()}
+        ranked = rank_sensitivity(quantized.graph, spec, paths, quantized.calibration, score, float_value, say)
+        by_name = {user_name(path): (drop, error) for path, drop, error in ranked}
         for layer in layers:
-            layer.sensitivity = by_name.get(layer.name)
-        layers.sort(key=lambda layer: (-(layer.sensitivity or 0.0), layer.sqnr_db))
+            layer.sensitivity, layer.output_error = by_name.get(layer.name, (None, None))
+        layers.sort(key=lambda layer: (-(layer.sensitivity or 0.0), -(layer.output_error or 0.0), layer.sqnr_db))
     else:
         layers.sort(key=lambda layer: layer.sqnr_db)
         notes.append("sensitivity not measured: layers ranked by SQNR")

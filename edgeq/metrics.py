@@ -62,17 +62,30 @@ def score_outputs(metric: Metric, loaded: LoadedModel, reference: Sequence[Seque
     return 100.0 * numerics["top1_agreement"] if metric.name == "top1_agreement" else numerics["cosine"]
 
 
+@dataclass(frozen=True)
+class Score:
+    """A model's quality on the check samples: the metric's value, and its outputs' mean cosine to fp32.
+
+    The cosine is continuous where the metric may not be (a few dozen samples
+    give accuracy in steps), so it breaks ties between layers.
+    """
+
+    value: float
+    cosine: float
+
+
 def score_forward(metric: Metric, loaded: LoadedModel, reference: Sequence[Sequence[torch.Tensor]],
-                  samples: Sequence[tuple[Any, ...]], forward: Callable[..., Any]) -> float:
-    """The metric's value for a model run in this process (used to rank layers and compare on the host)."""
-    if metric.name == "accuracy" and loaded.eval_set is None and loaded.evaluator is not None:
-        try:
-            return float(loaded.evaluator(forward))
-        except Exception as exc:  # noqa: BLE001 - user evaluation code
-            raise ModelError(f"{loaded.name}: the evaluation function raised {summarize(exc)}") from exc
+                  samples: Sequence[tuple[Any, ...]], forward: Callable[..., Any]) -> Score:
+    """Score a model run in this process (used to rank layers and compare on the host)."""
     with torch.no_grad():
         outputs = [flatten_outputs(forward(*sample)) for sample in samples]
-    return score_outputs(metric, loaded, reference, outputs)
+    cosine = compare_outputs(reference, outputs)["cosine"]
+    if metric.name == "accuracy" and loaded.eval_set is None and loaded.evaluator is not None:
+        try:
+            return Score(float(loaded.evaluator(forward)), cosine)
+        except Exception as exc:  # noqa: BLE001 - user evaluation code
+            raise ModelError(f"{loaded.name}: the evaluation function raised {summarize(exc)}") from exc
+    return Score(score_outputs(metric, loaded, reference, outputs), cosine)
 
 
 def reference_value(metric: Metric, fp32_value: float | None) -> float:

@@ -293,11 +293,11 @@ class _Session:
         self.say("ranking layers by sensitivity (only one layer int8 at a time)")
         samples = self.check_inputs[:_sensitivity_samples(self.metric)]
         ranking = sensitivity_ranking(self.loaded, self.prepared, self.spec(scheme), self.metric, samples, self.say)
-        harmful = [(layer, drop) for layer, drop in ranking if drop > 0] or ranking[:1]
         self.search.append("most sensitive layers: " + ", ".join(
-            f"{user_name(layer)} ({metrics.format_value(self.metric, -drop)})" for layer, drop in harmful[:5]))
-        for count in sorted({min(count, len(harmful)) for count in _MIXED_COUNTS}):
-            kept = tuple(layer for layer, _ in harmful[:count])
+            f"{user_name(layer)} ({metrics.format_value(self.metric, -drop)}, output error {error:.2g})"
+            for layer, drop, error in ranking[:5]))
+        for count in sorted({min(count, len(ranking)) for count in _MIXED_COUNTS}):
+            kept = tuple(layer for layer, _, _ in ranking[:count])
             trial = self.measure(self.spec(scheme, float_layers=kept),
                                  f"mixed precision: the {count} most sensitive layer(s) stay fp32")
             self.search.append(f"{trial.spec.variant} (fp32: {', '.join(user_name(k) for k in kept)}): {trial.budget_note}")

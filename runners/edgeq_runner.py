@@ -8,6 +8,7 @@ JSON line on stdout. Everything else goes to stderr.
 """
 
 import argparse
+import gc
 import hashlib
 import json
 import os
@@ -59,29 +60,36 @@ def _portable_lib():
     return bindings
 
 
-def _import_runtime(args):
+def _import_pte(args):
     """Import the runtime before the clock starts: load_ms is the model's load, not Python's imports."""
-    if args.format == "pte":
-        _portable_lib()
-    else:
-        from torch.jit.mobile import _load_for_lite_interpreter  # noqa: F401
+    _portable_lib()
 
 
-def _load(args):
+def _load_pte(args):
+    portable_lib = _portable_lib()
+    if args.threads:
+        portable_lib._unsafe_reset_threadpool(args.threads)
+    module = portable_lib._load_for_executorch(args.artifact)
+    return lambda inputs: list(module.forward(tuple(_flatten(inputs))))
+
+
+def _import_ptl(args):
+    from torch.jit.mobile import _load_for_lite_interpreter  # noqa: F401
+
+
+def _load_ptl(args):
     import torch
-
-    if args.format == "pte":
-        portable_lib = _portable_lib()
-        if args.threads:
-            portable_lib._unsafe_reset_threadpool(args.threads)
-        module = portable_lib._load_for_executorch(args.artifact)
-        return lambda inputs: list(module.forward(tuple(_flatten(inputs))))
-    if args.engine:
-        torch.backends.quantized.engine = args.engine
     from torch.jit.mobile import _load_for_lite_interpreter
 
+    if args.engine:
+        torch.backends.quantized.engine = args.engine
     module = _load_for_lite_interpreter(args.artifact)
     return lambda inputs: _flatten(module(*inputs))
+
+
+# --format → (import the runtime, load the artifact into forward(inputs) -> list of tensors).
+# Host-side tools may pass their own (benchmarks/host_runner.py times eager PyTorch and ONNX Runtime this way).
+LOADERS = {"pte": (_import_pte, _load_pte), "ptl": (_import_ptl, _load_ptl)}
 
 
 def _describe(tensor):
@@ -93,10 +101,11 @@ def _describe(tensor):
     return info
 
 
-def main(argv=None):
+def main(argv=None, loaders=None):
+    loaders = loaders or LOADERS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--artifact", required=True)
-    parser.add_argument("--format", choices=("pte", "ptl"), required=True)
+    parser.add_argument("--format", choices=sorted(loaders), required=True)
     parser.add_argument("--engine", default=None, help="quantized engine for .ptl (qnnpack, fbgemm, x86)")
     parser.add_argument("--inputs", required=True, help="torch.save'd tuple of example inputs")
     parser.add_argument("--warmup", type=int, default=5)
@@ -105,26 +114,34 @@ def main(argv=None):
     parser.add_argument("--check", default=None, help="torch.save'd list of input tuples to run once each")
     parser.add_argument("--check-out", default=None, help="where to torch.save the check outputs")
     args = parser.parse_args(argv)
+    # numpy's OpenBLAS pool (loaded with torch) spins beside the model; the runtime has its own threads
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
         import torch
 
         if args.threads:
             torch.set_num_threads(args.threads)
         inputs = torch.load(args.inputs, weights_only=True)
-        _import_runtime(args)
+        import_runtime, load = loaders[args.format]
+        import_runtime(args)
         start = time.perf_counter()
-        forward = _load(args)
+        forward = load(args)
         load_ms = (time.perf_counter() - start) * 1000.0
         start = time.perf_counter()
         outputs = forward(inputs)
         first_run_ms = (time.perf_counter() - start) * 1000.0
-        for _ in range(args.warmup):
-            forward(inputs)
-        latencies = []
-        for _ in range(args.runs):
-            start = time.perf_counter()
-            forward(inputs)
-            latencies.append((time.perf_counter() - start) * 1000.0)
+        gc.collect()
+        gc.disable()  # a collection inside the timed loop is noise, not the model's latency
+        try:
+            for _ in range(args.warmup):
+                forward(inputs)
+            latencies = []
+            for _ in range(args.runs):
+                start = time.perf_counter()
+                forward(inputs)
+                latencies.append((time.perf_counter() - start) * 1000.0)
+        finally:
+            gc.enable()
         checked = 0
         if args.check and args.check_out:
             samples = torch.load(args.check, weights_only=True)

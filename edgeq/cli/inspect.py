@@ -51,18 +51,20 @@ def _print_report(report: LayerReport) -> None:
     metric = report.metric
     table = Table(title=f"{report.model}: {report.scheme} int8 against fp32, layer by layer", box=box.SIMPLE_HEAD,
                   padding=(0, 1), pad_edge=False)
-    for column in ("layer", "type", "sensitivity", "SQNR dB", "max err", "weight range", "input range"):
+    for column in ("layer", "type", "sensitivity", "output err", "SQNR dB", "max err", "weight range", "input range"):
         table.add_column(column, justify="left" if column in ("layer", "type") else "right", no_wrap=True)
     for layer in report.layers:
         weight = "—" if layer.weight_min is None else f"[{layer.weight_min:.3g}, {layer.weight_max:.3g}]"
         table.add_row(layer.name, layer.kind, "—" if layer.sensitivity is None else format_value(metric, layer.sensitivity),
+                      "—" if layer.output_error is None else f"{layer.output_error:.2g}",
                       "∞" if math.isinf(layer.sqnr_db) else f"{layer.sqnr_db:.1f}", f"{layer.max_abs_err:.3g}", weight,
                       f"[{layer.activation_min:.3g}, {layer.activation_max:.3g}]")
     stdout.print(table)
     stdout.print(f"{metric.name}: fp32 {format_value(metric, report.float_value)}, "
                  f"all int8 {format_value(metric, report.quantized_value)} "
                  f"(drop {format_value(metric, report.float_value - report.quantized_value)})")
-    stdout.print("[dim]sensitivity: the drop when only that layer is int8; SQNR: the layer's output against float "
-                 "with everything before it int8 too (higher is better)[/]")
+    stdout.print("[dim]sensitivity: the metric's drop when only that layer is int8; output err: 1 - cosine of the "
+                 "model's outputs to fp32 then; SQNR: the layer's output against float with everything before it "
+                 "int8 too (higher is better)[/]")
     for note in report.notes:
         stdout.print(f"[dim]{note}[/]")

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from edgeq.errors import QuantizationError, summarize
-from edgeq.metrics import Metric
+from edgeq.metrics import Metric, Score
 from edgeq.models.tracing import user_name
 from edgeq.quantize.spec import QuantSpec
 
@@ -44,7 +44,8 @@ class LayerStat:
     weight_max: float | None
     activation_min: float
     activation_max: float
-    sensitivity: float | None = None
+    sensitivity: float | None = None  # the metric's drop with only this layer int8
+    output_error: float | None = None  # 1 - cosine of the model's outputs to fp32, only this layer int8
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -144,17 +145,19 @@ def compare_layers(float_graph: torch.fx.GraphModule, quantized_graph: torch.fx.
     return stats
 
 
-Score = Callable[[Callable[..., Any]], float]
-
-
 def rank_sensitivity(graph: torch.fx.GraphModule, spec: QuantSpec, layers: Sequence[str], calibration: Sequence[tuple[Any, ...]],
-                     score: Score, baseline: float, say: Callable[[str], None] | None = None) -> dict[str, float]:
-    """The metric's drop (``baseline`` minus the score) with only each layer quantized, layer by layer."""
+                     score: Callable[[Callable[..., Any]], Score], baseline: float,
+                     say: Callable[[str], None] | None = None) -> list[tuple[str, float, float]]:
+    """``(layer, metric drop, output error)`` with only that layer quantized, most harmful first.
+
+    The drop is ``baseline`` minus the metric; the output error is one minus
+    the outputs' cosine to fp32, which orders layers the metric cannot tell apart.
+    """
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     from edgeq.quantize.pt2e import calibrate, only_layer_filter, xnnpack_quantizer
 
-    drops = {}
+    ranked = []
     for index, layer in enumerate(layers, 1):
         if say:
             say(f"sensitivity: quantizing only {user_name(layer)} ({index}/{len(layers)})")
@@ -165,8 +168,9 @@ def rank_sensitivity(graph: torch.fx.GraphModule, spec: QuantSpec, layers: Seque
             converted = convert_pt2e(prepared)
         except Exception as exc:  # noqa: BLE001
             raise QuantizationError(f"quantizing only {user_name(layer)} failed: {summarize(exc)}") from exc
-        drops[layer] = baseline - score(converted)
-    return drops
+        result = score(converted)
+        ranked.append((layer, baseline - result.value, 1.0 - result.cosine))
+    return sorted(ranked, key=lambda item: (-item[1], -item[2]))
 
 
 @dataclass

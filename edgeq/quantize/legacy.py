@@ -62,9 +62,14 @@ def _qconfig_mapping(spec: QuantSpec) -> Any:
 
 def _dynamic(model: nn.Module, spec: QuantSpec) -> tuple[nn.Module, list[str]]:
     """Linear and recurrent layers dynamic int8; embedding tables weight-only int8 (lookups need no activations)."""
-    from torch.ao.quantization import default_dynamic_qconfig, float_qparams_weight_only_qconfig
+    from torch.ao.quantization import (
+        default_dynamic_qconfig,
+        float_qparams_weight_only_qconfig,
+        per_channel_dynamic_qconfig,
+    )
 
-    qconfig = {t: default_dynamic_qconfig for t in _DYNAMIC_TYPES}
+    linear = per_channel_dynamic_qconfig if spec.per_channel else default_dynamic_qconfig
+    qconfig = {t: linear if t is nn.Linear else default_dynamic_qconfig for t in _DYNAMIC_TYPES}
     embeddings = [name for name, m in model.named_modules() if isinstance(m, nn.Embedding) and name not in spec.float_layers]
     if embeddings:
         qconfig[nn.Embedding] = float_qparams_weight_only_qconfig

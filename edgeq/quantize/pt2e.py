@@ -89,9 +89,15 @@ def export_for_quantization(model: torch.nn.Module, example: tuple[Any, ...], sp
 
     notes = []
     if spec.scheme == "dynamic":
+        notes.append("dynamic int8: weights int8" + (" per channel" if spec.per_channel else "")
+                     + ", activations quantized at each call from their own range")
         model, rewritten = replace_lstms(model)
         if rewritten:
             notes.append(f"{rewritten} LSTM(s) rewritten as Linear gates so their weights are int8")
+        embeddings = sum(1 for m in model.modules() if isinstance(m, torch.nn.Embedding))
+        if embeddings:
+            notes.append(f"{embeddings} embedding table(s) stay fp32: XNNPACK has no int8 lookup and "
+                         "the ExecuTorch Python runtime lacks the quantized embedding kernel")
     return export_program(model, example, stage="torch.export before quantization").module(), notes
 
 
