@@ -17,6 +17,10 @@ from edgeq.transport.base import CommandResult, Transport
 class LocalTransport(Transport):
     name = "local"
 
+    @classmethod
+    def connect(cls, address: object = None) -> LocalTransport:
+        return cls()
+
     def run(self, argv: Sequence[str], *, timeout_s: float | None = None, check: bool = True) -> CommandResult:
         argv = tuple(str(a) for a in argv)
         start = time.monotonic()
