@@ -66,9 +66,10 @@ def only_layer_filter(graph: torch.fx.GraphModule, layer: str) -> Callable[[torc
             if user not in chosen and (op in _FUSED_AFTER or (op == "getitem" and user.args[0] in chosen)):
                 chosen.add(user)
                 frontier.append(user)
-    parameters = {arg for node in chosen for arg in node.all_input_nodes if arg.op == "get_attr"}
-    names = {node.name for node in chosen | parameters}
-    return lambda node: node.name in names
+    names = {node.name for node in chosen}
+    # Parameters carry no module path, and folding BatchNorm into the convolution (which prepare_pt2e does
+    # before annotating) replaces them with new nodes: let every parameter through; the op nodes decide.
+    return lambda node: node.op == "get_attr" or node.name in names or inside(node)
 
 
 def xnnpack_quantizer(spec: QuantSpec, only: Callable[[torch.fx.Node], bool] | None = None) -> Any:

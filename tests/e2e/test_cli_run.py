@@ -109,3 +109,11 @@ def test_the_table_names_the_chosen_variant():
     proc = edgeq("run", "zoo:digits-cnn", "--runs", "5", "--warmup", "1")
     assert proc.returncode == 0, proc.stderr
     assert "chosen:" in proc.stdout and "int8-static" in proc.stdout
+
+
+def test_minilm_dynamic_int8_keeps_the_embeddings_of_every_shipped_sentence():
+    variants = by_variant(run_json("zoo:minilm", "--threads", "1"))
+    int8 = variants["int8-dynamic"]
+    assert int8["numerics"]["samples"] >= 100  # the shipped sentence set, not the calibration slice
+    assert int8["quality"] == int8["numerics"]["cosine"] >= 0.99
+    assert variants["fp32"]["outputs"][0]["shape"] == [1, 384]

@@ -161,3 +161,18 @@ def test_legacy_dynamic_quantizes_embedding_tables_weight_only():
     result = quantize(model, example, spec(scheme="dynamic", format="ptl"))
     assert "quantized" in type(result.model[0]).__module__
     assert "1 embedding table(s) int8 weight-only" in result.notes
+
+
+def test_only_layer_filter_quantizes_a_conv_with_its_folded_batchnorm_and_relu6():
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
+
+    from edgeq.quantize.pt2e import export_for_quantization, only_layer_filter, xnnpack_quantizer
+
+    model = nn.Sequential(nn.Sequential(nn.Conv2d(3, 8, 3, bias=False), nn.BatchNorm2d(8), nn.ReLU6(inplace=True)),
+                          nn.Conv2d(8, 8, 1)).eval()
+    graph, _ = export_for_quantization(model, (torch.randn(1, 3, 16, 16),), spec())
+    prepared = prepare_pt2e(graph, xnnpack_quantizer(spec(), only=only_layer_filter(graph, "0.0")))
+    observed = {node.args[0].name for node in prepared.graph.nodes
+                if node.op == "call_module" and node.name.startswith("activation_post_process")}
+    assert {"input_1", "_0_0_weight", "hardtanh_"} <= observed  # the first block: input, folded weight, output
+    assert "_1_weight" not in observed  # the second conv stays float
