@@ -87,7 +87,7 @@ class _Recorder(torch.fx.Interpreter):
     def run_node(self, node: torch.fx.Node) -> Any:
         result = super().run_node(node)
         if node.name in self.watch and isinstance(result, torch.Tensor):
-            self.outputs[node.name] = result.detach().float()
+            self.outputs[node.name] = result.detach().clone().float()  # later in-place ops (relu_) must not change it
             args = [self.env[a] if isinstance(a, torch.fx.Node) else a for a in node.args[:2]]
             activation = args[0] if isinstance(args[0], torch.Tensor) else result
             weight = args[1] if len(args) > 1 and isinstance(args[1], torch.Tensor) else None
