@@ -31,7 +31,7 @@ from edgeq.numerics import compare_outputs, flatten_outputs
 from edgeq.profiles import DeviceProfile
 from edgeq.quantize import OBSERVERS, QuantSpec, choose_scheme
 from edgeq.selection import Budget, Candidate, choose
-from edgeq.transport import Transport, open_transport
+from edgeq.transport import DeviceAddress, Transport, open_transport
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,7 @@ class RunResult:
     budget: Budget
     search: list[str]
     out_dir: Path | None
+    address: str | None = None  # the device instance, when one was named
 
     @property
     def budget_met(self) -> bool:
@@ -136,7 +137,7 @@ class RunResult:
             "profile": self.profile.name,
             "results": [r.to_dict() for r in self.results],
             "device": {
-                "name": self.profile.name,
+                "name": self.address or self.profile.name,
                 "transport": self.transport,
                 "arch": first.arch,
                 "torch": first.versions.get("torch"),
@@ -168,10 +169,12 @@ def _save(obj: Any, path: Path) -> str:
 
 
 def run(source: str | LoadedModel, profile: DeviceProfile, options: RunOptions | None = None, *,
-        transport: Transport | None = None, training: Training | None = None,
+        device: DeviceAddress | None = None, transport: Transport | None = None, training: Training | None = None,
         progress: Progress | None = None) -> RunResult:
     """Quantize, export, run and judge ``source`` on the device ``profile`` describes.
 
+    ``device`` is the instance to reach (``ssh://…``, ``adb://…``); without it the
+    profile must be a local one. A ready ``transport`` may be passed instead.
     ``training`` (a ``TrainSet`` or a loop ``train(model)``) enables quantization-aware
     training for models whose source brings none.
     """
@@ -179,13 +182,16 @@ def run(source: str | LoadedModel, profile: DeviceProfile, options: RunOptions |
     say = progress or (lambda message: None)
     fmt = _format(profile, options)
     owned = transport is None
-    transport = transport or open_transport(profile.transport)
+    if owned and device is not None:
+        say(f"connecting to {device}")
+    transport = transport or open_transport(profile.transport, device)
     try:
         say(f"loading {source if isinstance(source, str) else source.name}")
         loaded = load_model(source) if isinstance(source, str) else source
         if training is not None:
             loaded.training = training
         session = _Session(loaded, profile, options, fmt, transport, say)
+        session.address = str(device) if device is not None else None
         with tempfile.TemporaryDirectory(prefix="edgeq-run-") as scratch:
             return session.run(Path(scratch))
     finally:
@@ -205,6 +211,7 @@ class _Session:
                                     threads=options.threads or profile.default_threads, timeout_s=options.timeout_s)
         self.results: list[VariantResult] = []
         self.search: list[str] = []
+        self.address: str | None = None
 
     def spec(self, scheme: str, **overrides: Any) -> QuantSpec:
         return QuantSpec(scheme=scheme, engine=self.profile.engine, format=self.fmt, reduce_range=self.profile.reduce_range,
@@ -239,7 +246,7 @@ class _Session:
                               for r in self.results])
         result = RunResult(model=loaded.name, profile=self.profile, transport=self.transport.name, results=self.results,
                            chosen={"variant": chosen, "reason": why}, budget=self.budget, search=self.search,
-                           out_dir=self.options.out_dir)
+                           out_dir=self.options.out_dir, address=self.address)
         if self.options.out_dir is not None:
             _write_out_dir(result, self.options.out_dir)
         return result

@@ -12,13 +12,13 @@ from edgeq.cli.output import human_bytes, human_ms, print_json, stderr, stdout
 from edgeq.errors import GateFailure
 from edgeq.metrics import METRICS, format_value
 from edgeq.pipeline import SCHEME_CHOICES, RunOptions, RunResult, run as run_pipeline
-from edgeq.profiles import load_profile
+from edgeq.cli.device import DeviceAddress, DeviceProfile, device_options
 from edgeq.quantize import OBSERVERS
 
 
 @click.command()
 @click.argument("model")
-@click.option("--profile", "profile_name", default="host", show_default=True, help="Device profile name or TOML path.")
+@device_options
 @click.option("--scheme", type=click.Choice(SCHEME_CHOICES), default="auto", show_default=True,
               help="auto picks from the model's layers (dynamic for LSTM/Transformer/MLP, static for conv nets) and, "
                    "when that misses the budget, tries mixed precision and QAT.")
@@ -40,19 +40,18 @@ from edgeq.quantize import OBSERVERS
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Copy artifacts, manifests and result.json here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON on stdout.")
-def run(model: str, profile_name: str, scheme: str, fmt: str | None, runs: int, warmup: int, threads: int | None,
-        max_drop: float | None, metric: str | None, observer: str, allow_qat: bool, out_dir: Path | None,
-        as_json: bool) -> None:
+def run(model: str, profile: DeviceProfile, device: DeviceAddress | None, scheme: str, fmt: str | None, runs: int,
+        warmup: int, threads: int | None, max_drop: float | None, metric: str | None, observer: str, allow_qat: bool,
+        out_dir: Path | None, as_json: bool) -> None:
     """Quantize MODEL for a device, run fp32 and int8 there, and report both.
 
     MODEL is zoo:NAME (see the README), path/to/file.py:factory, or a saved
     torch.export program (.pt2).
     """
-    profile = load_profile(profile_name)
     options = RunOptions(scheme=scheme, format=fmt, runs=runs, warmup=warmup, threads=threads, out_dir=out_dir,
                          max_drop=max_drop, metric=metric, observer=observer, allow_qat=allow_qat)
     with stderr.status("starting", spinner="dots") as status:
-        result = run_pipeline(model, profile, options, progress=lambda message: status.update(message))
+        result = run_pipeline(model, profile, options, device=device, progress=lambda message: status.update(message))
     if as_json:
         print_json(result.to_dict())
     else:

@@ -1,0 +1,44 @@
+"""The options every device command shares: which device, which profile, how to connect."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edgeq.lab import DEFAULT_INVENTORY, resolve_device
+from edgeq.profiles import DeviceProfile, load_profile
+from edgeq.transport import DeviceAddress
+
+
+def device_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--profile --device --inventory --identity --known-hosts --trust-new-host``; the command gets
+    ``profile`` (a DeviceProfile) and ``device`` (a DeviceAddress or None) instead."""
+
+    @click.option("--profile", "profile_name", default=None,
+                  help="Device profile name or TOML path [default: the inventory's for --device, else host].")
+    @click.option("--device", default=None,
+                  help="ssh://user@host[:port], adb://SERIAL, or a device name from the inventory.")
+    @click.option("--inventory", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                  help=f"Inventory of device instances [default: ./{DEFAULT_INVENTORY}].")
+    @click.option("--identity", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                  help="SSH private key.")
+    @click.option("--known-hosts", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                  help="SSH known_hosts file [default: ~/.ssh/known_hosts].")
+    @click.option("--trust-new-host", is_flag=True,
+                  help="Accept and record an SSH host key seen for the first time (a changed key is always refused).")
+    @functools.wraps(command)
+    def wrapper(*args: Any, profile_name: str | None, device: str | None, inventory: Path | None,
+                identity: Path | None, known_hosts: Path | None, trust_new_host: bool, **kwargs: Any) -> Any:
+        address, inventory_profile = resolve_device(device, inventory=inventory, identity=identity,
+                                                    known_hosts=known_hosts, trust_new_host=trust_new_host)
+        profile = load_profile(profile_name or inventory_profile or "host")
+        return command(*args, profile=profile, device=address, **kwargs)
+
+    return wrapper
+
+
+__all__ = ["DeviceAddress", "DeviceProfile", "device_options"]
