@@ -11,7 +11,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,9 @@ from edgeq.bench import BenchResult, BenchSpec, run_bench, stage_file, stage_run
 from edgeq.cache import cache_dir
 from edgeq.errors import BenchError, ConfigError, ModelError, QuantizationError, summarize
 from edgeq.export import Artifact, ArtifactCache, build_artifact, file_sha256
+from edgeq.export.manifest import toolchain_versions
 from edgeq.inspection import check_samples, sensitivity_ranking
+from edgeq.lab.probe import check_compatible, governor_and_temperature, probe_device
 from edgeq.metrics import Metric, resolve_metric
 from edgeq.models import LoadedModel, load_model
 from edgeq.models.tracing import prepare_for_tracing, user_name
@@ -123,6 +125,7 @@ class RunResult:
     search: list[str]
     out_dir: Path | None
     address: str | None = None  # the device instance, when one was named
+    conditions: dict[str, Any] = field(default_factory=dict)  # governor and temperature before/after, warnings
 
     @property
     def budget_met(self) -> bool:
@@ -145,6 +148,7 @@ class RunResult:
                 "python": first.versions.get("python"),
                 "threads": first.threads,
                 "cpu": self.profile.cpu,
+                **self.conditions,
             },
             "budget": {"metric": self.budget.metric.name, "unit": self.budget.metric.unit, "max_drop": self.budget.max_drop,
                        "fp32_value": self.budget.reference, "enforced": self.budget.enforced, "met": self.budget_met},
@@ -199,6 +203,39 @@ def run(source: str | LoadedModel, profile: DeviceProfile, options: RunOptions |
             transport.close()
 
 
+@dataclass
+class DeployResult:
+    """What ``edgeq deploy`` left on the device: the runner and each artifact, verified by SHA-256 there."""
+
+    device: str
+    workdir: str
+    runner: str
+    artifacts: list[dict[str, Any]]
+    warnings: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"device": self.device, "workdir": self.workdir, "runner": self.runner, "artifacts": self.artifacts,
+                "warnings": self.warnings}
+
+
+def deploy(source: str | LoadedModel, profile: DeviceProfile, options: RunOptions | None = None, *,
+           device: DeviceAddress | None = None, transport: Transport | None = None,
+           progress: Progress | None = None) -> DeployResult:
+    """Build the fp32 and int8 artifacts (``options.scheme``; auto = the expected-fastest) and push them, verified."""
+    options = options or RunOptions()
+    say = progress or (lambda message: None)
+    fmt = _format(profile, options)
+    owned = transport is None
+    transport = transport or open_transport(profile.transport, device)
+    try:
+        loaded = load_model(source) if isinstance(source, str) else source
+        session = _Session(loaded, profile, options, fmt, transport, say)
+        return session.deploy(str(device) if device is not None else profile.name)
+    finally:
+        if owned:
+            transport.close()
+
+
 class _Session:
     """One run: the model's references, the device's staged files, and the variants measured so far."""
 
@@ -231,6 +268,7 @@ class _Session:
         with torch.no_grad():
             self.reference = [flatten_outputs(self.prepared(*sample)) for sample in self.check_inputs]
         self.metric = resolve_metric(self.options.metric, loaded, self.reference)
+        self._probe()
         self._stage(scratch)
 
         fp32 = self.measure(self.spec("none"), "float reference")
@@ -244,16 +282,45 @@ class _Session:
             self.measure(self.spec(self.options.scheme), f"--scheme {self.options.scheme}")
         chosen, why = choose([Candidate(r.spec.variant, r.bench.latency, r.artifact.size_bytes, r.within_budget, r.budget_note)
                               for r in self.results])
+        governor, temperature = governor_and_temperature(self.transport)
         result = RunResult(model=loaded.name, profile=self.profile, transport=self.transport.name, results=self.results,
                            chosen={"variant": chosen, "reason": why}, budget=self.budget, search=self.search,
-                           out_dir=self.options.out_dir, address=self.address)
+                           out_dir=self.options.out_dir, address=self.address,
+                           conditions={"governor": self.facts.governor, "governor_after": governor,
+                                       "temperature_c": self.facts.temperature_c, "temperature_c_after": temperature,
+                                       "free_bytes": self.facts.free_bytes, "warnings": self.warnings})
         if self.options.out_dir is not None:
             _write_out_dir(result, self.options.out_dir)
         return result
 
+    def _probe(self) -> None:
+        """Refuse before pushing anything the device cannot run; keep the warnings for the result."""
+        self.workdir = self.transport.expand(self.profile.workdir)
+        self.say("asking the device what it is")
+        self.facts = probe_device(self.transport, self.profile, self.workdir)
+        self.warnings = check_compatible(self.profile, self.fmt, self.facts, toolchain_versions())
+
+    def deploy(self, device: str) -> DeployResult:
+        self._probe()
+        runner = stage_runner(self.transport, self.workdir)
+        if self.options.scheme == "auto":
+            scheme, _ = choose_scheme(self.prepared)
+        else:
+            scheme = self.options.scheme
+        specs = [self.spec("none")] + ([] if scheme == "none" else [self.spec(scheme)])
+        artifacts = []
+        for spec in specs:
+            self.say(f"building {spec.variant} .{spec.format}")
+            artifact = build_artifact(self.loaded, self.prepared, spec, self.cache, self.profile.name, say=self.say)
+            present = self.transport.sha256(f"{self.workdir}/artifacts/{artifact.sha256}.{spec.format}") == artifact.sha256
+            self.say(f"pushing {spec.variant} .{spec.format} ({artifact.size_bytes / 1024:.0f} KiB)")
+            remote = stage_file(self.transport, artifact.path, self.workdir, "artifacts", artifact.sha256, f".{spec.format}")
+            artifacts.append({"variant": spec.variant, "format": spec.format, "local": str(artifact.path), "remote": remote,
+                              "sha256": artifact.sha256, "size_bytes": artifact.size_bytes, "pushed": not present})
+        return DeployResult(device, self.workdir, runner, artifacts, self.warnings)
+
     def _stage(self, scratch: Path) -> None:
         self.scratch = scratch
-        self.workdir = self.transport.expand(self.profile.workdir)
         self.say("staging runner and inputs on the device")
         self.runner = stage_runner(self.transport, self.workdir)
         inputs_digest = _save(self.loaded.example_inputs, scratch / "inputs.pt")

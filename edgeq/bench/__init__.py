@@ -52,6 +52,10 @@ class BenchResult:
     latencies_ms: list[float] = field(default_factory=list, repr=False)  # raw, to pool runs of several processes
 
 
+# What edgeq keeps in a device's work dir, each file named by its content hash; `edgeq clean` removes these.
+WORKDIR_FOLDERS = ("runner", "artifacts", "inputs", "outputs")
+
+
 def runner_path() -> Path:
     return resource_dir("runners") / RUNNER_NAME
 
@@ -121,5 +125,5 @@ def parse_report(stdout: str, stderr: str = "") -> dict[str, Any]:
     return report
 
 
-__all__ = ["BenchResult", "BenchSpec", "LatencyStats", "compare", "latency_stats", "parse_report", "run_bench",
+__all__ = ["WORKDIR_FOLDERS", "BenchResult", "BenchSpec", "LatencyStats", "compare", "latency_stats", "parse_report", "run_bench",
            "runner_path", "stage_file", "stage_runner"]

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from edgeq.cli.output import stderr
+from edgeq.cli.devices import clean, deploy, doctor
 from edgeq.cli.inspect import inspect
 from edgeq.cli.profiles import profiles
 from edgeq.cli.run import run
@@ -66,6 +67,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 cli.add_command(run)
 cli.add_command(inspect)
+cli.add_command(deploy)
+cli.add_command(doctor)
+cli.add_command(clean)
 cli.add_command(profiles)
 
 

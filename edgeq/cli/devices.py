@@ -1,0 +1,87 @@
+"""``edgeq doctor``, ``edgeq deploy`` and ``edgeq clean``: a device's health, pushing artifacts, and tidying up."""
+
+from __future__ import annotations
+
+import click
+from rich import box
+from rich.table import Table
+
+from edgeq.cli.device import DeviceAddress, DeviceProfile, device_options
+from edgeq.cli.output import human_bytes, print_json, stderr, stdout
+from edgeq.errors import ConnectError, GateFailure
+from edgeq.lab.cleanup import clean as clean_device
+from edgeq.lab.doctor import diagnose
+from edgeq.pipeline import SCHEME_CHOICES, RunOptions, deploy as deploy_model
+
+_MARK = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]fail[/]"}
+
+
+@click.command()
+@device_options
+@click.option("--json", "as_json", is_flag=True, help="Print the diagnosis as JSON on stdout.")
+def doctor(profile: DeviceProfile, device: DeviceAddress | None, as_json: bool) -> None:
+    """Check that a device is ready: reachable, right arch, runtimes, space, governor, temperature.
+
+    Each problem comes with the command that fixes it. Exit 0 when nothing
+    failed (warnings allowed), 1 when a check failed, 3 when the device
+    cannot be reached.
+    """
+    with stderr.status(f"examining {device or profile.name}", spinner="dots"):
+        diagnosis = diagnose(profile, device)
+    if as_json:
+        print_json(diagnosis.to_dict())
+    else:
+        table = Table(title=f"{diagnosis.device} (profile {diagnosis.profile})", box=box.SIMPLE_HEAD, pad_edge=False)
+        for column in ("check", "", "detail", "fix"):
+            table.add_column(column, overflow="fold")
+        for check in diagnosis.checks:
+            table.add_row(check.name, _MARK[check.status], check.detail, check.fix or "")
+        stdout.print(table)
+    failed = [check for check in diagnosis.checks if check.status == "fail"]
+    if not diagnosis.reachable:
+        raise ConnectError(f"{diagnosis.device} is not reachable: {failed[0].detail}", hint=failed[0].fix)
+    if failed:
+        raise GateFailure(f"{len(failed)} check(s) failed on {diagnosis.device}: {', '.join(c.name for c in failed)}",
+                          hint="run the fixes above, then edgeq doctor again")
+
+
+@click.command()
+@click.argument("model")
+@device_options
+@click.option("--scheme", type=click.Choice(SCHEME_CHOICES), default="auto", show_default=True,
+              help="The int8 variant to push next to fp32 (auto: the one edgeq run would try first).")
+@click.option("--format", "fmt", type=click.Choice(["pte", "ptl"]), default=None,
+              help="Artifact format [default: the profile's first].")
+@click.option("--json", "as_json", is_flag=True, help="Print what was deployed as JSON on stdout.")
+def deploy(model: str, profile: DeviceProfile, device: DeviceAddress | None, scheme: str, fmt: str | None,
+           as_json: bool) -> None:
+    """Build MODEL's artifacts for a device and push them there, verified by SHA-256; run nothing."""
+    with stderr.status("starting", spinner="dots") as status:
+        result = deploy_model(model, profile, RunOptions(scheme=scheme, format=fmt), device=device,
+                              progress=lambda message: status.update(message))
+    if as_json:
+        print_json(result.to_dict())
+        return
+    for artifact in result.artifacts:
+        state = "pushed" if artifact["pushed"] else "already there"
+        stdout.print(f"{artifact['variant']:<14} {human_bytes(artifact['size_bytes']):>10}  {state:<13}  {artifact['remote']}",
+                     soft_wrap=True)
+    stdout.print(f"runner: {result.runner}")
+    for warning in result.warnings:
+        stdout.print(f"[yellow]warning:[/] {warning}")
+
+
+@click.command()
+@device_options
+@click.option("--json", "as_json", is_flag=True, help="Print what was removed as JSON on stdout.")
+def clean(profile: DeviceProfile, device: DeviceAddress | None, as_json: bool) -> None:
+    """Remove what edgeq left on a device (runner, artifacts, inputs, outputs in its work dir)."""
+    result = clean_device(profile, device)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    if not result.removed:
+        stdout.print(f"nothing of edgeq's in {result.workdir}")
+        return
+    freed = "" if result.freed_bytes is None else f", {human_bytes(result.freed_bytes)} freed"
+    stdout.print(f"removed {', '.join(result.removed)}{freed}")

@@ -1,0 +1,126 @@
+"""What a device really is: its architecture, runtime versions, free space, governor and temperature.
+
+Each fact comes from its own small command with ``check=False``: a phone's
+toybox shell lacks what a Raspberry Pi has, and a missing fact is reported as
+unknown, never guessed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from edgeq.errors import ConfigError
+from edgeq.profiles import DeviceProfile
+from edgeq.transport import Transport
+
+# `uname -m` spellings of each profile arch
+MACHINES = {"aarch64": ("aarch64", "arm64", "armv8l"), "armv7": ("armv7l", "armv7", "armv8l"), "x86_64": ("x86_64", "amd64")}
+
+_PYTHON_PROBE = (
+    "import json, platform, sys\n"
+    "found = {'python': platform.python_version(), 'machine': platform.machine()}\n"
+    "from importlib.metadata import version\n"
+    "for name in ('torch', 'executorch'):\n"
+    "    try:\n"
+    "        found[name] = version(name)\n"
+    "    except Exception:\n"
+    "        found[name] = None\n"
+    "print(json.dumps(found))\n"
+)
+PROBE_TIMEOUT_S = 120.0  # a first Python start on a slow board (or under emulation) takes a while
+
+
+@dataclass
+class DeviceFacts:
+    machine: str | None = None
+    python: str | None = None
+    torch: str | None = None
+    executorch: str | None = None
+    python_error: str | None = None
+    free_bytes: int | None = None
+    governor: str | None = None
+    temperature_c: float | None = None
+
+    def arch_matches(self, profile: DeviceProfile) -> bool | None:
+        return None if self.machine is None else self.machine in MACHINES[profile.arch]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _first_line(transport: Transport, argv: list[str]) -> str | None:
+    result = transport.run(argv, timeout_s=30.0, check=False)
+    lines = result.stdout.strip().splitlines()
+    return lines[0].strip() if result.ok and lines else None
+
+
+def governor_and_temperature(transport: Transport) -> tuple[str | None, float | None]:
+    """CPU 0's frequency governor and the first thermal zone's temperature, where the device exposes them."""
+    governor = _first_line(transport, ["cat", "/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"])
+    raw = _first_line(transport, ["cat", "/sys/class/thermal/thermal_zone0/temp"])
+    try:
+        temperature = float(raw) / 1000.0 if raw is not None else None
+    except ValueError:
+        temperature = None
+    return governor, temperature
+
+
+def probe_device(transport: Transport, profile: DeviceProfile, workdir: str | None = None) -> DeviceFacts:
+    """Ask the device what it is; ``workdir`` (already expanded) gets its free space measured."""
+    facts = DeviceFacts(machine=_first_line(transport, ["uname", "-m"]))
+    if profile.runtime == "python":
+        result = transport.run([profile.python, "-c", _PYTHON_PROBE], timeout_s=PROBE_TIMEOUT_S, check=False)
+        try:
+            found = json.loads(result.stdout.strip().splitlines()[-1]) if result.ok else None
+        except (json.JSONDecodeError, IndexError):
+            found = None
+        if found is None:
+            tail = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1][:200]
+            facts.python_error = f"{profile.python} failed on the device: {tail}"
+        else:
+            facts.python, facts.torch, facts.executorch = found["python"], found["torch"], found["executorch"]
+            facts.machine = facts.machine or found["machine"]
+    if workdir is not None:
+        df = transport.run(["df", "-Pk", workdir], timeout_s=30.0, check=False)
+        rows = df.stdout.strip().splitlines()
+        try:
+            facts.free_bytes = int(rows[-1].split()[3]) * 1024 if df.ok and len(rows) >= 2 else None
+        except (IndexError, ValueError):
+            facts.free_bytes = None
+    facts.governor, facts.temperature_c = governor_and_temperature(transport)
+    return facts
+
+
+def check_compatible(profile: DeviceProfile, fmt: str, facts: DeviceFacts, exporter: dict[str, str]) -> list[str]:
+    """Refuse (``ConfigError``) what cannot run on the device; return warnings for what may not."""
+    if facts.arch_matches(profile) is False:
+        raise ConfigError(f"the device is {facts.machine}, but profile {profile.name!r} says {profile.arch}: "
+                          "its artifacts would be built for the wrong target",
+                          hint="pick the profile that matches the device (edgeq profiles list), or edgeq doctor --device …")
+    if profile.runtime != "python":
+        return []
+    if facts.python_error:
+        raise ConfigError(facts.python_error, hint=f"set python = \"…\" in {profile.source}, or run edgeq doctor")
+    package = "executorch" if fmt == "pte" else "torch"
+    for needed in {package, "torch"}:
+        if getattr(facts, needed) is None:
+            raise ConfigError(f"the device has no {needed}: it cannot run .{fmt} artifacts",
+                              hint=f"on the device: {profile.python} -m pip install {needed}")
+    warnings = []
+    for name in ("torch", "executorch"):
+        found, built = getattr(facts, name), exporter.get(name)
+        if found and built and _version_tuple(found) < _version_tuple(built):
+            warnings.append(f"the device's {name} {found} is older than the exporter's {built}: "
+                            "artifacts that use newer operators may not load")
+    return warnings
+
+
+def _version_tuple(text: str | None) -> tuple[int, ...]:
+    parts = []
+    for piece in (text or "").split("+")[0].split("."):
+        if not piece.isdigit():
+            break
+        parts.append(int(piece))
+    return tuple(parts)
