@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +59,7 @@ class RunOptions:
     warmup: int = 5
     threads: int | None = None  # None: the profile's threads
     timeout_s: float = 900.0
+    min_time_s: float = 0.0  # time each variant at least this long (past ``runs``)
     out_dir: Path | None = None
     max_drop: float | None = None
     metric: str | None = None
@@ -70,7 +73,8 @@ class RunOptions:
             raise ConfigError(f"--max-drop must be ≥ 0, got {self.max_drop}")
         if self.observer not in OBSERVERS:
             raise ConfigError(f"unknown observer {self.observer!r}", hint=f"use one of: {', '.join(OBSERVERS)}")
-        BenchSpec(runs=self.runs, warmup=self.warmup, threads=self.threads or 1, timeout_s=self.timeout_s)
+        BenchSpec(runs=self.runs, warmup=self.warmup, threads=self.threads or 1, timeout_s=self.timeout_s,
+                  min_time_s=self.min_time_s)
 
 
 @dataclass
@@ -84,6 +88,7 @@ class VariantResult:
     quality: float | None = None
     within_budget: bool = True
     budget_note: str = "the float reference"
+    remeasured: bool = False  # the first measurement was noisy (CV ≥ 10 %); this is the steadier of two
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +105,7 @@ class VariantResult:
             "size_bytes": self.artifact.size_bytes,
             "cached": self.artifact.cached,
             "latency_ms": self.bench.latency.to_dict(),
+            "remeasured": self.remeasured,
             "load_ms": self.bench.load_ms,
             "first_run_ms": self.bench.first_run_ms,
             "peak_rss_mb": self.bench.peak_rss_mb,
@@ -245,7 +251,8 @@ class _Session:
         self.prepared = prepare_for_tracing(loaded.model)
         self.cache = ArtifactCache(cache_dir() / "artifacts")
         self.bench_spec = BenchSpec(runs=options.runs, warmup=options.warmup,
-                                    threads=options.threads or profile.default_threads, timeout_s=options.timeout_s)
+                                    threads=options.threads or profile.default_threads, timeout_s=options.timeout_s,
+                                    min_time_s=options.min_time_s, cpus=profile.cpus)
         self.results: list[VariantResult] = []
         self.search: list[str] = []
         self.address: str | None = None
@@ -335,18 +342,30 @@ class _Session:
         self.say(f"pushing {spec.variant} .{spec.format} ({artifact.size_bytes / 1024:.0f} KiB)")
         remote_artifact = stage_file(self.transport, artifact.path, self.workdir, "artifacts", artifact.sha256, f".{spec.format}")
         spec_b = self.bench_spec
+        if self.results and self.profile.cooldown_s:
+            self.say(f"cooling down {self.profile.cooldown_s:g} s")
+            time.sleep(self.profile.cooldown_s)
         self.say(f"benchmarking {spec.variant} .{spec.format}: {spec_b.warmup} warmup + {spec_b.runs} runs, {spec_b.threads} thread(s)")
         remote_out = f"{self.workdir}/outputs/{artifact.sha256[:16]}-{self.check_digest[:16]}.pt"
         bench = run_bench(self.transport, python=self.profile.python, runner=self.runner, artifact=remote_artifact,
                           fmt=spec.format, engine=spec.engine, inputs=self.remote_inputs, spec=spec_b, check=self.remote_check,
                           check_out=remote_out, local_check_out=self.scratch / f"out-{spec.variant}.pt")
+        remeasured = False
+        if bench.latency.noisy:
+            self.say(f"{spec.variant}: latency spread {bench.latency.cv:.0%} ≥ 10 %, measuring once more")
+            again = run_bench(self.transport, python=self.profile.python, runner=self.runner, artifact=remote_artifact,
+                              fmt=spec.format, engine=spec.engine, inputs=self.remote_inputs, spec=spec_b)
+            remeasured = True
+            if again.latency.cv < bench.latency.cv:
+                bench = dataclasses.replace(again, check_outputs=bench.check_outputs)
         outputs = bench.check_outputs or []
         try:
             numerics = compare_outputs(self.reference, outputs) if outputs and spec.scheme != "none" else None
         except ValueError as exc:
             raise BenchError(f"{spec.variant} .{spec.format} outputs do not match the model's: {exc}") from exc
         accuracy = _accuracy(self.loaded, outputs, artifact)
-        result = VariantResult(spec, artifact, bench, accuracy, numerics, reason, quality=self._quality(accuracy, outputs))
+        result = VariantResult(spec, artifact, bench, accuracy, numerics, reason, quality=self._quality(accuracy, outputs),
+                               remeasured=remeasured)
         if spec.scheme != "none":
             result.within_budget, result.budget_note = self.budget.judge(result.quality)
         self.results.append(result)

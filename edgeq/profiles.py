@@ -48,6 +48,8 @@ class DeviceProfile:
     workdir: str = "~/.cache/edgeq/device"
     python: str = "python3"
     runtime: str = "python"
+    cpus: tuple[int, ...] = ()  # pin the benchmark to these CPUs (e.g. the big cores); empty: let the OS choose
+    cooldown_s: float = 0.0  # rest between variants, so one variant's heat does not slow the next
     description: str = ""
     source: str = field(default="<code>", compare=False)
 
@@ -68,6 +70,10 @@ class DeviceProfile:
             _check_choice(where, "formats", fmt, FORMATS)
         for flag in self.isa:
             _check_choice(where, "isa", flag, ISAS)
+        if any(not isinstance(cpu, int) or isinstance(cpu, bool) or cpu < 0 for cpu in self.cpus):
+            raise ProfileError(f"{where}: key 'cpus' must list CPU numbers ≥ 0, got {list(self.cpus)!r}")
+        if isinstance(self.cooldown_s, bool) or not isinstance(self.cooldown_s, (int, float)) or self.cooldown_s < 0:
+            raise ProfileError(f"{where}: key 'cooldown_s' must be a number of seconds ≥ 0, got {self.cooldown_s!r}")
         for key in ("cores", "threads"):
             value = getattr(self, key)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
@@ -88,6 +94,7 @@ class DeviceProfile:
         data = dataclasses.asdict(self)
         data["isa"] = list(self.isa)
         data["formats"] = list(self.formats)
+        data["cpus"] = list(self.cpus)
         data["reduce_range"] = self.reduce_range
         return data
 
@@ -157,10 +164,10 @@ def profile_from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Device
     missing = [key for key in _REQUIRED if key not in data]
     if missing:
         raise ProfileError(f"{source}: missing required key {missing[0]!r}", hint=f"required keys: {', '.join(_REQUIRED)}")
-    for key in ("isa", "formats"):
+    for key in ("isa", "formats", "cpus"):
         if key in data:
             if not isinstance(data[key], list):
-                raise ProfileError(f"{source}: key {key!r} must be a list of strings, got {data[key]!r}")
+                raise ProfileError(f"{source}: key {key!r} must be a list, got {data[key]!r}")
             data[key] = tuple(data[key])
     for key in ("name", "cpu", "workdir", "python", "description"):
         if key in data and not isinstance(data[key], str):

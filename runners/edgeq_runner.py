@@ -17,7 +17,7 @@ import resource
 import sys
 import time
 
-RUNNER_VERSION = 1
+RUNNER_VERSION = 2  # 2: --min-time-s, --cpus, "cpus" in the report
 
 
 def _flatten(tree):
@@ -92,6 +92,13 @@ def _load_ptl(args):
 LOADERS = {"pte": (_import_pte, _load_pte), "ptl": (_import_ptl, _load_ptl)}
 
 
+def _pin(cpus):
+    """Pin this process to ``cpus`` ("4,5,6,7") where the OS allows it; returns the CPUs it runs on."""
+    if cpus and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(cpu) for cpu in cpus.split(",")})
+    return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+
+
 def _describe(tensor):
     data = tensor.detach().contiguous()
     info = {"shape": list(data.shape), "dtype": str(data.dtype).replace("torch.", "")}
@@ -111,12 +118,15 @@ def main(argv=None, loaders=None):
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--min-time-s", type=float, default=0.0, help="time at least this long, past --runs")
+    parser.add_argument("--cpus", default="", help="comma-separated CPUs to pin to (Linux)")
     parser.add_argument("--check", default=None, help="torch.save'd list of input tuples to run once each")
     parser.add_argument("--check-out", default=None, help="where to torch.save the check outputs")
     args = parser.parse_args(argv)
     # numpy's OpenBLAS pool (loaded with torch) spins beside the model; the runtime has its own threads
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
+        pinned = _pin(args.cpus)
         import torch
 
         if args.threads:
@@ -136,7 +146,8 @@ def main(argv=None, loaders=None):
             for _ in range(args.warmup):
                 forward(inputs)
             latencies = []
-            for _ in range(args.runs):
+            deadline = time.perf_counter() + args.min_time_s
+            while len(latencies) < args.runs or time.perf_counter() < deadline:
                 start = time.perf_counter()
                 forward(inputs)
                 latencies.append((time.perf_counter() - start) * 1000.0)
@@ -157,6 +168,7 @@ def main(argv=None, loaders=None):
             "versions": _versions(),
             "arch": platform.machine(),
             "threads": args.threads or torch.get_num_threads(),
+            "cpus": pinned,
             "format": args.format,
             "load_ms": load_ms,
             "first_run_ms": first_run_ms,

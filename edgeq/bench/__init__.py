@@ -27,6 +27,8 @@ class BenchSpec:
     warmup: int = 5
     threads: int = 1
     timeout_s: float = 900.0
+    min_time_s: float = 0.0  # keep timing past ``runs`` until this much time was measured
+    cpus: tuple[int, ...] = ()  # CPU affinity on the device
 
     def __post_init__(self) -> None:
         for key in ("runs", "threads"):
@@ -34,6 +36,8 @@ class BenchSpec:
                 raise ConfigError(f"--{key} must be ≥ 1, got {getattr(self, key)}")
         if self.warmup < 0:
             raise ConfigError(f"--warmup must be ≥ 0, got {self.warmup}")
+        if self.min_time_s < 0:
+            raise ConfigError(f"--min-time must be ≥ 0 seconds, got {self.min_time_s}")
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,10 @@ def run_bench(transport: Transport, *, python: str, runner: str, artifact: str, 
     """Run the runner for one artifact in a fresh process and parse its one JSON line."""
     argv = [python, runner, "--artifact", artifact, "--format", fmt, "--inputs", inputs,
             "--warmup", str(spec.warmup), "--runs", str(spec.runs), "--threads", str(spec.threads)]
+    if spec.min_time_s:
+        argv += ["--min-time-s", f"{spec.min_time_s:g}"]
+    if spec.cpus:
+        argv += ["--cpus", ",".join(str(cpu) for cpu in spec.cpus)]
     if engine and fmt == "ptl":
         argv += ["--engine", engine]
     if check and check_out:

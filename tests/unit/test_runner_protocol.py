@@ -43,3 +43,23 @@ def test_runner_runs_a_ptl_and_prints_timings(tmp_path):
                           capture_output=True, text=True, timeout=300)
     report = parse_report(proc.stdout, proc.stderr)
     assert report["ok"] and len(report["latencies_ms"]) == 7 and report["outputs"][0]["shape"] == [1, 2]
+
+
+def test_runner_pins_cpus_and_times_at_least_the_minimum(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    import torch
+
+    from edgeq.bench import runner_path
+
+    model = torch.jit.script(torch.nn.Linear(4, 2))
+    model._save_for_lite_interpreter(str(tmp_path / "m.ptl"))
+    torch.save((torch.randn(1, 4),), tmp_path / "in.pt")
+    proc = subprocess.run([sys.executable, str(runner_path()), "--artifact", str(tmp_path / "m.ptl"), "--format", "ptl",
+                           "--inputs", str(tmp_path / "in.pt"), "--runs", "3", "--warmup", "0", "--min-time-s", "0.05",
+                           "--cpus", "0"], capture_output=True, text=True, timeout=120)
+    report = json.loads(proc.stdout)
+    assert report["ok"] and report["cpus"] == [0]
+    assert len(report["latencies_ms"]) > 3  # 3 runs of a tiny Linear take far less than 50 ms
