@@ -80,7 +80,8 @@ def _print_table(result: RunResult) -> None:
                         f".{base['format']}, {device['threads']} thread(s))", box=box.SIMPLE_HEAD, padding=(0, 1),
                   pad_edge=False, caption=f"torch {device['torch']}, executorch {device['executorch']} on the device")
     metric = data["budget"]["metric"]
-    for column in ("variant", "fp32 layers", "size", "×fp32", "p50", "cv", "load", "RSS", metric, "cosine"):
+    extra = ["cosine"] if metric != "cosine" else []
+    for column in ("variant", "fp32 layers", "size", "×fp32", "p50", "cv", "load", "RSS", metric, *extra):
         table.add_column(column, justify="left" if column == "variant" else "right", no_wrap=True)
     for row in data["results"]:
         latency = row["latency_ms"]
@@ -93,7 +94,7 @@ def _print_table(result: RunResult) -> None:
             human_ms(latency["p50"]), f"{latency['cv']:.0%}" + ("!" if latency["noisy"] else ""),
             human_ms(row["load_ms"]), f"{row['peak_rss_mb']:.0f} MiB",
             quality + ("" if row["within_budget"] else " ✗"),
-            f"{numerics['cosine']:.4f}" if numerics else "—",
+            *([f"{numerics['cosine']:.4f}" if numerics else "—"] if extra else []),
         )
     stdout.print(table)
     if any(row["latency_ms"]["noisy"] for row in data["results"]):
