@@ -7,20 +7,18 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from edgeq import metrics
-from edgeq.bench import BenchResult, BenchSpec, run_bench, stage_file, stage_runner
+from edgeq.bench import BenchSpec, run_bench, stage_file, stage_runner
 from edgeq.cache import cache_dir
 from edgeq.errors import BenchError, ConfigError, ModelError, QuantizationError, summarize
 from edgeq.export import Artifact, ArtifactCache, build_artifact, file_sha256
@@ -34,6 +32,7 @@ from edgeq.models.types import Training
 from edgeq.numerics import compare_outputs, flatten_outputs
 from edgeq.profiles import DeviceProfile
 from edgeq.quantize import OBSERVERS, QuantSpec, choose_scheme
+from edgeq.results import DeployResult, RunResult, VariantResult, write_out_dir
 from edgeq.selection import Budget, Candidate, choose
 from edgeq.transport import DeviceAddress, Transport, open_transport
 
@@ -75,92 +74,6 @@ class RunOptions:
             raise ConfigError(f"unknown observer {self.observer!r}", hint=f"use one of: {', '.join(OBSERVERS)}")
         BenchSpec(runs=self.runs, warmup=self.warmup, threads=self.threads or 1, timeout_s=self.timeout_s,
                   min_time_s=self.min_time_s)
-
-
-@dataclass
-class VariantResult:
-    spec: QuantSpec
-    artifact: Artifact
-    bench: BenchResult
-    accuracy: dict[str, Any] | None
-    numerics: dict[str, float] | None
-    scheme_reason: str
-    quality: float | None = None
-    within_budget: bool = True
-    budget_note: str = "the float reference"
-    remeasured: bool = False  # the first measurement was noisy (CV ≥ 10 %); this is the steadier of two
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "variant": self.spec.variant,
-            "precision": self.spec.precision,
-            "scheme": self.spec.scheme,
-            "scheme_reason": self.scheme_reason,
-            "observer": self.spec.observer if self.spec.scheme == "static" else None,
-            "float_layers": [user_name(name) for name in self.spec.float_layers],
-            "engine": self.spec.engine,
-            "format": self.spec.format,
-            "artifact": str(self.artifact.path),
-            "sha256": self.artifact.sha256,
-            "size_bytes": self.artifact.size_bytes,
-            "cached": self.artifact.cached,
-            "latency_ms": self.bench.latency.to_dict(),
-            "remeasured": self.remeasured,
-            "load_ms": self.bench.load_ms,
-            "first_run_ms": self.bench.first_run_ms,
-            "peak_rss_mb": self.bench.peak_rss_mb,
-            "accuracy": self.accuracy,
-            "numerics": self.numerics,
-            "quality": self.quality,
-            "within_budget": self.within_budget,
-            "budget_note": self.budget_note,
-            "outputs": self.bench.outputs,
-            "backend": self.artifact.manifest.data.get("backend"),
-            "notes": self.artifact.notes,
-        }
-
-
-@dataclass
-class RunResult:
-    model: str
-    profile: DeviceProfile
-    transport: str
-    results: list[VariantResult]
-    chosen: dict[str, Any]
-    budget: Budget
-    search: list[str]
-    out_dir: Path | None
-    address: str | None = None  # the device instance, when one was named
-    conditions: dict[str, Any] = field(default_factory=dict)  # governor and temperature before/after, warnings
-
-    @property
-    def budget_met(self) -> bool:
-        """Some quantized variant met the budget (or none was asked for)."""
-        quantized = [r for r in self.results if r.spec.scheme != "none"]
-        return not quantized or any(r.within_budget for r in quantized)
-
-    def to_dict(self) -> dict[str, Any]:
-        first = self.results[0].bench
-        return {
-            "model": self.model,
-            "profile": self.profile.name,
-            "results": [r.to_dict() for r in self.results],
-            "device": {
-                "name": self.address or self.profile.name,
-                "transport": self.transport,
-                "arch": first.arch,
-                "torch": first.versions.get("torch"),
-                "executorch": first.versions.get("executorch"),
-                "python": first.versions.get("python"),
-                "threads": first.threads,
-                "cpu": self.profile.cpu,
-                **self.conditions,
-            },
-            "budget": {"metric": self.budget.metric.name, "unit": self.budget.metric.unit, "max_drop": self.budget.max_drop,
-                       "fp32_value": self.budget.reference, "enforced": self.budget.enforced, "met": self.budget_met},
-            "search": self.search,
-            "chosen": self.chosen,
-        }
 
 
 Progress = Callable[[str], None]
@@ -207,21 +120,6 @@ def run(source: str | LoadedModel, profile: DeviceProfile, options: RunOptions |
     finally:
         if owned:
             transport.close()
-
-
-@dataclass
-class DeployResult:
-    """What ``edgeq deploy`` left on the device: the runner and each artifact, verified by SHA-256 there."""
-
-    device: str
-    workdir: str
-    runner: str
-    artifacts: list[dict[str, Any]]
-    warnings: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"device": self.device, "workdir": self.workdir, "runner": self.runner, "artifacts": self.artifacts,
-                "warnings": self.warnings}
 
 
 def deploy(source: str | LoadedModel, profile: DeviceProfile, options: RunOptions | None = None, *,
@@ -297,7 +195,7 @@ class _Session:
                                        "temperature_c": self.facts.temperature_c, "temperature_c_after": temperature,
                                        "free_bytes": self.facts.free_bytes, "warnings": self.warnings})
         if self.options.out_dir is not None:
-            _write_out_dir(result, self.options.out_dir)
+            write_out_dir(result, self.options.out_dir)
         return result
 
     def _probe(self) -> None:
@@ -426,10 +324,3 @@ def _accuracy(loaded: LoadedModel, outputs: list[list[torch.Tensor]], artifact: 
     return None
 
 
-def _write_out_dir(result: RunResult, out_dir: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for variant in result.results:
-        target = out_dir / f"{variant.spec.variant}.{variant.spec.format}"
-        shutil.copyfile(variant.artifact.path, target)
-        shutil.copyfile(variant.artifact.path.parent / "manifest.json", out_dir / f"{variant.spec.variant}.{variant.spec.format}.manifest.json")
-    (out_dir / "result.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
