@@ -15,10 +15,12 @@ def _echo_handler(argv):
     return 3, "", "boom\n"
 
 
-@pytest.fixture(params=["local", "fake"])
+@pytest.fixture(params=["local", "fake", "adb"])
 def transport(request, tmp_path):
     if request.param == "local":
         return LocalTransport(), str(tmp_path / "device")
+    if request.param == "adb":
+        return request.getfixturevalue("adb_contract_transport")  # tests/support/adb_fixtures.py
     return FakeTransport(_echo_handler), "/device"
 
 
@@ -30,7 +32,8 @@ def test_run_returns_output_and_exit_code(transport):
 
 def test_run_raises_on_failure_only_when_asked(transport):
     t, _ = transport
-    argv = [sys.executable, "-c", "import sys; sys.stderr.write('boom\\n'); sys.exit(3)"] if t.name == "local" else ["false"]
+    argv = {"local": [sys.executable, "-c", "import sys; sys.stderr.write('boom\\n'); sys.exit(3)"],
+            "fake": ["false"]}.get(t.name, ["sh", "-c", "echo boom >&2; exit 3"])  # a device's shell
     assert t.run(argv, check=False).returncode == 3
     with pytest.raises(CommandFailed, match="boom"):
         t.run(argv)
