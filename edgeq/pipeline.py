@@ -18,13 +18,14 @@ from typing import Any
 import torch
 
 from edgeq import metrics
-from edgeq.bench import BenchSpec, run_bench, stage_file, stage_runner
+from edgeq.bench import BenchResult, BenchSpec, run_bench, stage_file, stage_runner
+from edgeq.bench.native import NativeRunner, native_bench_result
 from edgeq.cache import cache_dir
 from edgeq.errors import BenchError, ConfigError, ModelError, QuantizationError, summarize
 from edgeq.export import Artifact, ArtifactCache, build_artifact, file_sha256
 from edgeq.export.manifest import toolchain_versions
 from edgeq.inspection import check_samples, sensitivity_ranking
-from edgeq.lab.probe import check_compatible, governor_and_temperature, probe_device
+from edgeq.lab.probe import DeviceFacts, check_compatible, governor_and_temperature, probe_device
 from edgeq.metrics import Metric, resolve_metric
 from edgeq.models import LoadedModel, load_model
 from edgeq.models.tracing import prepare_for_tracing, user_name
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 SCHEME_CHOICES = ("auto", "none", "dynamic", "static", "qat")
 _MAX_CHECK_SAMPLES = 512
+_MAX_NATIVE_CHECK_SAMPLES = 128  # the native runner takes one process per sample
 _MIXED_COUNTS = (1, 2, 4)  # how many of the most sensitive layers to keep in float, trial by trial
 
 
@@ -109,12 +111,12 @@ def run(source: str | LoadedModel, profile: DeviceProfile, options: RunOptions |
         say(f"connecting to {device}")
     transport = transport or open_transport(profile.transport, device)
     try:
+        target = _reach(transport, profile, fmt, device, say)
         say(f"loading {source if isinstance(source, str) else source.name}")
         loaded = load_model(source) if isinstance(source, str) else source
         if training is not None:
             loaded.training = training
-        session = _Session(loaded, profile, options, fmt, transport, say)
-        session.address = str(device) if device is not None else None
+        session = _Session(loaded, profile, options, fmt, target, say)
         with tempfile.TemporaryDirectory(prefix="edgeq-run-") as scratch:
             return session.run(Path(scratch))
     finally:
@@ -132,20 +134,42 @@ def deploy(source: str | LoadedModel, profile: DeviceProfile, options: RunOption
     owned = transport is None
     transport = transport or open_transport(profile.transport, device)
     try:
+        target = _reach(transport, profile, fmt, device, say)
         loaded = load_model(source) if isinstance(source, str) else source
-        session = _Session(loaded, profile, options, fmt, transport, say)
-        return session.deploy(str(device) if device is not None else profile.name)
+        return _Session(loaded, profile, options, fmt, target, say).deploy()
     finally:
         if owned:
             transport.close()
+
+
+@dataclass
+class _Target:
+    """A connected device that was asked what it is and can run the artifacts."""
+
+    transport: Transport
+    name: str
+    workdir: str
+    facts: DeviceFacts
+    warnings: list[str]
+
+
+def _reach(transport: Transport, profile: DeviceProfile, fmt: str, device: DeviceAddress | None, say: Progress) -> _Target:
+    """Probe the device and refuse, before any model is loaded or file pushed, what it cannot run."""
+    workdir = transport.expand(profile.workdir)
+    say("asking the device what it is")
+    facts = probe_device(transport, profile, workdir)
+    warnings = check_compatible(profile, fmt, facts, toolchain_versions())
+    return _Target(transport, str(device) if device is not None else profile.name, workdir, facts, warnings)
 
 
 class _Session:
     """One run: the model's references, the device's staged files, and the variants measured so far."""
 
     def __init__(self, loaded: LoadedModel, profile: DeviceProfile, options: RunOptions, fmt: str,
-                 transport: Transport, say: Progress) -> None:
-        self.loaded, self.profile, self.options, self.fmt, self.transport, self.say = loaded, profile, options, fmt, transport, say
+                 target: _Target, say: Progress) -> None:
+        self.loaded, self.profile, self.options, self.fmt, self.say = loaded, profile, options, fmt, say
+        self.target, self.transport, self.workdir = target, target.transport, target.workdir
+        self.facts, self.warnings = target.facts, target.warnings
         self.prepared = prepare_for_tracing(loaded.model)
         self.cache = ArtifactCache(cache_dir() / "artifacts")
         self.bench_spec = BenchSpec(runs=options.runs, warmup=options.warmup,
@@ -153,7 +177,6 @@ class _Session:
                                     min_time_s=options.min_time_s, cpus=profile.cpus)
         self.results: list[VariantResult] = []
         self.search: list[str] = []
-        self.address: str | None = None
 
     def spec(self, scheme: str, **overrides: Any) -> QuantSpec:
         return QuantSpec(scheme=scheme, engine=self.profile.engine, format=self.fmt, reduce_range=self.profile.reduce_range,
@@ -173,7 +196,6 @@ class _Session:
         with torch.no_grad():
             self.reference = [flatten_outputs(self.prepared(*sample)) for sample in self.check_inputs]
         self.metric = resolve_metric(self.options.metric, loaded, self.reference)
-        self._probe()
         self._stage(scratch)
 
         fp32 = self.measure(self.spec("none"), "float reference")
@@ -190,7 +212,7 @@ class _Session:
         governor, temperature = governor_and_temperature(self.transport)
         result = RunResult(model=loaded.name, profile=self.profile, transport=self.transport.name, results=self.results,
                            chosen={"variant": chosen, "reason": why}, budget=self.budget, search=self.search,
-                           out_dir=self.options.out_dir, address=self.address,
+                           out_dir=self.options.out_dir, address=self.target.name,
                            conditions={"governor": self.facts.governor, "governor_after": governor,
                                        "temperature_c": self.facts.temperature_c, "temperature_c_after": temperature,
                                        "free_bytes": self.facts.free_bytes, "warnings": self.warnings})
@@ -198,15 +220,7 @@ class _Session:
             write_out_dir(result, self.options.out_dir)
         return result
 
-    def _probe(self) -> None:
-        """Refuse before pushing anything the device cannot run; keep the warnings for the result."""
-        self.workdir = self.transport.expand(self.profile.workdir)
-        self.say("asking the device what it is")
-        self.facts = probe_device(self.transport, self.profile, self.workdir)
-        self.warnings = check_compatible(self.profile, self.fmt, self.facts, toolchain_versions())
-
-    def deploy(self, device: str) -> DeployResult:
-        self._probe()
+    def deploy(self) -> DeployResult:
         runner = stage_runner(self.transport, self.workdir)
         if self.options.scheme == "auto":
             scheme, _ = choose_scheme(self.prepared)
@@ -222,16 +236,37 @@ class _Session:
             remote = stage_file(self.transport, artifact.path, self.workdir, "artifacts", artifact.sha256, f".{spec.format}")
             artifacts.append({"variant": spec.variant, "format": spec.format, "local": str(artifact.path), "remote": remote,
                               "sha256": artifact.sha256, "size_bytes": artifact.size_bytes, "pushed": not present})
-        return DeployResult(device, self.workdir, runner, artifacts, self.warnings)
+        return DeployResult(self.target.name, self.workdir, runner, artifacts, self.warnings)
 
     def _stage(self, scratch: Path) -> None:
         self.scratch = scratch
+        if self.profile.runtime == "executor_runner":
+            self.native = NativeRunner(self.transport, self.transport.expand(self.profile.native_runner), self.workdir)
+            self.check_inputs = self.check_inputs[:_MAX_NATIVE_CHECK_SAMPLES]
+            self.reference = self.reference[:_MAX_NATIVE_CHECK_SAMPLES]
+            return
         self.say("staging runner and inputs on the device")
         self.runner = stage_runner(self.transport, self.workdir)
         inputs_digest = _save(self.loaded.example_inputs, scratch / "inputs.pt")
         self.remote_inputs = stage_file(self.transport, scratch / "inputs.pt", self.workdir, "inputs", inputs_digest, ".pt")
         self.check_digest = _save(self.check_inputs, scratch / "check.pt")
         self.remote_check = stage_file(self.transport, scratch / "check.pt", self.workdir, "inputs", self.check_digest, ".pt")
+
+    def _bench(self, spec: QuantSpec, artifact: Artifact, remote_artifact: str, *, check: bool) -> BenchResult:
+        """One fresh measurement on the device: the Python runner, or the native executor_runner."""
+        spec_b = self.bench_spec
+        if self.profile.runtime == "executor_runner":
+            timing = self.native.time(remote_artifact, self.loaded.example_inputs, warmup=spec_b.warmup, runs=spec_b.runs,
+                                      threads=spec_b.threads, cpus=spec_b.cpus, timeout_s=spec_b.timeout_s)
+            outputs = self.native.outputs(remote_artifact, self.check_inputs, self.reference, threads=spec_b.threads,
+                                          timeout_s=spec_b.timeout_s) if check else None
+            return native_bench_result(timing, arch=self.facts.machine or self.profile.arch, threads=spec_b.threads,
+                                       binary=self.native.binary, check_outputs=outputs)
+        remote_out = f"{self.workdir}/outputs/{artifact.sha256[:16]}-{self.check_digest[:16]}.pt"
+        return run_bench(self.transport, python=self.profile.python, runner=self.runner, artifact=remote_artifact,
+                         fmt=spec.format, engine=spec.engine, inputs=self.remote_inputs, spec=spec_b,
+                         check=self.remote_check if check else None, check_out=remote_out if check else None,
+                         local_check_out=self.scratch / f"out-{spec.variant}.pt" if check else None)
 
     def measure(self, spec: QuantSpec, reason: str) -> VariantResult:
         """Build ``spec``'s artifact, run it on the device, and judge it against the budget."""
@@ -244,15 +279,11 @@ class _Session:
             self.say(f"cooling down {self.profile.cooldown_s:g} s")
             time.sleep(self.profile.cooldown_s)
         self.say(f"benchmarking {spec.variant} .{spec.format}: {spec_b.warmup} warmup + {spec_b.runs} runs, {spec_b.threads} thread(s)")
-        remote_out = f"{self.workdir}/outputs/{artifact.sha256[:16]}-{self.check_digest[:16]}.pt"
-        bench = run_bench(self.transport, python=self.profile.python, runner=self.runner, artifact=remote_artifact,
-                          fmt=spec.format, engine=spec.engine, inputs=self.remote_inputs, spec=spec_b, check=self.remote_check,
-                          check_out=remote_out, local_check_out=self.scratch / f"out-{spec.variant}.pt")
+        bench = self._bench(spec, artifact, remote_artifact, check=True)
         remeasured = False
         if bench.latency.noisy:
             self.say(f"{spec.variant}: latency spread {bench.latency.cv:.0%} ≥ 10 %, measuring once more")
-            again = run_bench(self.transport, python=self.profile.python, runner=self.runner, artifact=remote_artifact,
-                              fmt=spec.format, engine=spec.engine, inputs=self.remote_inputs, spec=spec_b)
+            again = self._bench(spec, artifact, remote_artifact, check=False)
             remeasured = True
             if again.latency.cv < bench.latency.cv:
                 bench = dataclasses.replace(again, check_outputs=bench.check_outputs)

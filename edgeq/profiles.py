@@ -48,6 +48,7 @@ class DeviceProfile:
     workdir: str = "~/.cache/edgeq/device"
     python: str = "python3"
     runtime: str = "python"
+    runner_binary: str = ""  # executor_runner on the device; empty: WORKDIR/bin/executor_runner
     cpus: tuple[int, ...] = ()  # pin the benchmark to these CPUs (e.g. the big cores); empty: let the OS choose
     cooldown_s: float = 0.0  # rest between variants, so one variant's heat does not slow the next
     description: str = ""
@@ -78,6 +79,8 @@ class DeviceProfile:
             value = getattr(self, key)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ProfileError(f"{where}: key {key!r} must be a whole number ≥ 1, got {value!r}")
+        if self.runtime == "executor_runner" and self.formats != ("pte",):
+            raise ProfileError(f"{where}: runtime 'executor_runner' runs .pte only; set formats = [\"pte\"]")
         if not self.name or not isinstance(self.name, str):
             raise ProfileError(f"{where}: key 'name' must be a non-empty string")
 
@@ -85,6 +88,11 @@ class DeviceProfile:
     def reduce_range(self) -> bool:
         """fbgemm without VNNI saturates int8 products: quantize activations to 7 bits there."""
         return self.arch == "x86_64" and self.engine == "fbgemm" and not (_VNNI & set(self.isa))
+
+    @property
+    def native_runner(self) -> str:
+        """The device path of the native runner (``runtime = "executor_runner"``)."""
+        return self.runner_binary or f"{self.workdir.rstrip('/')}/bin/executor_runner"
 
     @property
     def default_threads(self) -> int:
@@ -169,7 +177,7 @@ def profile_from_dict(data: dict[str, Any], *, source: str = "<dict>") -> Device
             if not isinstance(data[key], list):
                 raise ProfileError(f"{source}: key {key!r} must be a list, got {data[key]!r}")
             data[key] = tuple(data[key])
-    for key in ("name", "cpu", "workdir", "python", "description"):
+    for key in ("name", "cpu", "workdir", "python", "runner_binary", "description"):
         if key in data and not isinstance(data[key], str):
             raise ProfileError(f"{source}: key {key!r} must be a string, got {data[key]!r}")
     return DeviceProfile(**data, source=source)

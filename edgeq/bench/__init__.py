@@ -47,7 +47,7 @@ class BenchResult:
     latency: LatencyStats
     load_ms: float
     first_run_ms: float
-    peak_rss_mb: float
+    peak_rss_mb: float | None  # None where the runner cannot tell (the native executor_runner)
     arch: str
     threads: int
     versions: dict[str, Any]

@@ -92,7 +92,7 @@ def _print_table(result: RunResult) -> None:
             row["variant"] + chosen, _float_layers(row["float_layers"]),
             human_bytes(row["size_bytes"]), f"{row['size_bytes'] / base['size_bytes']:.2f}",
             human_ms(latency["p50"]), f"{latency['cv']:.0%}" + ("!" if latency["noisy"] else ""),
-            human_ms(row["load_ms"]), f"{row['peak_rss_mb']:.0f} MiB",
+            human_ms(row["load_ms"]), "—" if row["peak_rss_mb"] is None else f"{row['peak_rss_mb']:.0f} MiB",
             quality + ("" if row["within_budget"] else " ✗"),
             *([f"{numerics['cosine']:.4f}" if numerics else "—"] if extra else []),
         )

@@ -43,9 +43,12 @@ class Diagnosis:
 
 
 def _runtime_checks(profile: DeviceProfile, facts: DeviceFacts) -> list[Check]:
-    if profile.runtime != "python":
-        return [Check("runtime", "warn", f"the profile's runtime is {profile.runtime}: edgeq drives only the Python runner so far",
-                      "use a device with python3, torch and executorch, or a profile with runtime = \"python\"")]
+    if profile.runtime == "executor_runner":
+        if facts.native_runner is None:
+            return [Check("executor_runner", "fail", f"no executable runner at {profile.native_runner}",
+                          f"build ExecuTorch's executor_runner with XNNPACK for the device and push it there "
+                          f"(or set runner_binary in {profile.source})")]
+        return [Check("executor_runner", "ok", facts.native_runner)]
     if facts.python_error:
         return [Check("python", "fail", facts.python_error,
                       f"install Python 3 on the device, or set python = \"…\" in the profile ({profile.source})")]

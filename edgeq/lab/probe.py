@@ -40,6 +40,7 @@ class DeviceFacts:
     executorch: str | None = None
     python_error: str | None = None
     free_bytes: int | None = None
+    native_runner: str | None = None  # the executor_runner found on the device
     governor: str | None = None
     temperature_c: float | None = None
 
@@ -70,6 +71,10 @@ def governor_and_temperature(transport: Transport) -> tuple[str | None, float | 
 def probe_device(transport: Transport, profile: DeviceProfile, workdir: str | None = None) -> DeviceFacts:
     """Ask the device what it is; ``workdir`` (already expanded) gets its free space measured."""
     facts = DeviceFacts(machine=_first_line(transport, ["uname", "-m"]))
+    if profile.runtime == "executor_runner":
+        binary = transport.expand(profile.native_runner)
+        if transport.run(["test", "-x", binary], timeout_s=30.0, check=False).ok:
+            facts.native_runner = binary
     if profile.runtime == "python":
         result = transport.run([profile.python, "-c", _PYTHON_PROBE], timeout_s=PROBE_TIMEOUT_S, check=False)
         try:
@@ -99,7 +104,11 @@ def check_compatible(profile: DeviceProfile, fmt: str, facts: DeviceFacts, expor
         raise ConfigError(f"the device is {facts.machine}, but profile {profile.name!r} says {profile.arch}: "
                           "its artifacts would be built for the wrong target",
                           hint="pick the profile that matches the device (edgeq profiles list), or edgeq doctor --device …")
-    if profile.runtime != "python":
+    if profile.runtime == "executor_runner":
+        if facts.native_runner is None:
+            raise ConfigError(f"no executor_runner at {profile.native_runner} on the device",
+                              hint="build ExecuTorch's executor_runner with XNNPACK for the device and push it there, "
+                                   f"or set runner_binary in {profile.source}")
         return []
     if facts.python_error:
         raise ConfigError(facts.python_error, hint=f"set python = \"…\" in {profile.source}, or run edgeq doctor")

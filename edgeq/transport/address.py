@@ -43,7 +43,12 @@ class DeviceAddress:
             serial = urllib.parse.unquote(parsed.netloc + parsed.path)
             if not serial:
                 raise ConfigError(f"device {text!r} names no serial", hint="write it as adb://SERIAL (see `adb devices`)")
-            return cls("adb", serial=serial, **connection)  # type: ignore[arg-type]
+            query = dict(urllib.parse.parse_qsl(parsed.query))
+            unknown = sorted(set(query) - {"server"})
+            if unknown:
+                raise ConfigError(f"device {text!r}: unknown option {unknown[0]!r}",
+                                  hint="the one option is ?server=tcp:HOST:PORT (which adb server to ask)")
+            return cls("adb", serial=serial, options=query, **connection)  # type: ignore[arg-type]
         raise ConfigError(f"cannot read device {text!r}",
                           hint="use ssh://user@host[:port], adb://SERIAL, or a device name from the inventory")
 

@@ -63,3 +63,10 @@ def test_an_unknown_device_name_lists_the_known_ones(tmp_path):
     with pytest.raises(ConfigError, match="no device named 'nano'") as info:
         resolve_device("nano", inventory=path)
     assert info.value.hint == "known: pi"
+
+
+def test_an_adb_address_may_name_its_adb_server():
+    address = DeviceAddress.parse("adb://emulator-5554?server=tcp:localhost:5099")
+    assert (address.serial, address.options) == ("emulator-5554", {"server": "tcp:localhost:5099"})
+    with pytest.raises(ConfigError, match="unknown option 'port'"):
+        DeviceAddress.parse("adb://X?port=1")

@@ -1,0 +1,75 @@
+"""The native executor_runner path: log parsing, and a whole run through a stand-in binary."""
+
+import os
+import stat
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from edgeq.bench.native import parse_log
+from edgeq.errors import BenchError, ConfigError
+from edgeq.pipeline import RunOptions, run
+from edgeq.profiles import load_profile
+from edgeq.transport import LocalTransport
+
+FAKE = Path(__file__).parent.parent / "support" / "fake_executor_runner.py"
+
+
+def test_parse_log_reads_each_iteration_after_warmup():
+    log = ("I executor_runner.cpp:1] Model loaded in 12.5 ms.\n"
+           + "".join(f"I executor_runner.cpp:2] Iteration {i} of 4: {v} ms\n" for i, v in enumerate([9, 2, 2.5, 3], 1))
+           + "I executor_runner.cpp:3] Model executed successfully 4 time(s) in 16.5 ms.\n")
+    assert parse_log(log, warmup=1) == (12.5, [2.0, 2.5, 3.0], True)
+
+
+def test_parse_log_falls_back_to_the_mean_of_older_builds():
+    assert parse_log("Model executed successfully 10 time(s) in 50.0 ms.", warmup=2) == (None, [5.0], False)
+
+
+def test_parse_log_without_success_says_what_the_runner_printed_last():
+    with pytest.raises(BenchError, match="did not report a successful run: Loading of method forward failed"):
+        parse_log("Model loaded in 1 ms.\nLoading of method forward failed with status 0x20", warmup=0)
+
+
+@pytest.fixture
+def phone(tmp_path):
+    binary = tmp_path / "bin" / "executor_runner"
+    binary.parent.mkdir()
+    binary.write_text(f"#!/bin/sh\nexec {sys.executable} {FAKE} \"$@\"\n")
+    binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
+    host = load_profile("host")
+    return replace(load_profile("pixel-8"), transport="local", arch=host.arch, engine=host.engine, isa=host.isa,
+                   workdir=str(tmp_path), runner_binary=str(binary), cpus=(0,), cooldown_s=0.0, threads=1)
+
+
+SMALL_MODEL = """
+import torch
+
+def make():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(144, 3))
+    samples = [torch.randn(1, 1, 8, 8) for _ in range(4)]
+    with torch.no_grad():
+        labels = [int(model(x).argmax()) for x in samples]
+    return model, (samples[0],), list(zip(samples, labels))
+"""
+
+
+def test_a_profile_with_the_native_runner_runs_and_checks_accuracy(phone, tmp_path):
+    source = tmp_path / "small.py"
+    source.write_text(SMALL_MODEL)
+    result = run(f"{source}:make", phone, RunOptions(scheme="static", runs=5, warmup=1), transport=LocalTransport())
+    fp32, int8 = result.results
+    assert fp32.bench.versions == {"executor_runner": phone.runner_binary}
+    assert len(fp32.bench.latencies_ms) == 5 and fp32.bench.peak_rss_mb is None
+    assert fp32.accuracy == {"metric": "top1", "value": 100.0, "samples": 4}  # its outputs came back whole
+    assert int8.numerics["samples"] == 4 and int8.numerics["cosine"] > 0.9
+
+
+def test_a_missing_native_runner_is_refused_before_anything_is_pushed(phone, tmp_path):
+    os.remove(phone.runner_binary)
+    with pytest.raises(ConfigError, match="no executor_runner at"):
+        run("zoo:digits-lstm", phone, RunOptions(scheme="none"), transport=LocalTransport())
+    assert not (tmp_path / "artifacts").exists()
