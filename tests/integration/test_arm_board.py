@@ -1,0 +1,119 @@
+"""edgeq on an emulated aarch64 board: Debian's arm64 Python, torch 2.9.1 and ExecuTorch 1.0.1 under qemu-user.
+
+The board is reached through the local transport with the board's commands first on PATH (``python3``,
+``uname``, …), so the device edgeq probes and runs on is the emulated one. Under emulation the runner's
+``import torch`` takes seconds, so latencies here say nothing about a real board; versions, architecture and
+numbers do.
+"""
+
+import json
+
+import pytest
+import torch
+from arm_board import EXECUTORCH_VERSION, TORCH_VERSION, BoardError, build_board, default_cache_dir
+from edgeq_cli import edgeq
+
+from edgeq.bench import BenchSpec, run_bench, runner_path
+from edgeq.transport.local import LocalTransport
+
+pytestmark = [pytest.mark.arm, pytest.mark.slow]
+
+RUN_TIMEOUT_S = 900  # two variants, each one runner process that imports torch under qemu (~10 s each), plus quantizing
+
+
+@pytest.fixture(scope="module")
+def board():
+    try:
+        return build_board(default_cache_dir())
+    except BoardError as exc:
+        pytest.fail(f"cannot build the emulated ARM board: {exc} (or deselect these tests with -m 'not arm')")
+
+
+@pytest.fixture
+def on_board(board, monkeypatch):
+    """Commands edgeq runs through the local transport (uname, python3, …) now run on the board."""
+    monkeypatch.setenv("PATH", board.env()["PATH"])
+    return board
+
+
+@pytest.fixture
+def board_profile(tmp_path):
+    path = tmp_path / "arm-board.toml"
+    path.write_text(
+        'name = "arm-board"\n'
+        'description = "Emulated aarch64 board (qemu-user) with the board\'s commands first on PATH"\n'
+        'arch = "aarch64"\nengine = "qnnpack"\ntransport = "local"\npython = "python3"\n'
+        'formats = ["pte", "ptl"]\nthreads = 1\n'
+        f'workdir = "{tmp_path / "device"}"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def run_on_board(profile, *args):
+    proc = edgeq("run", "zoo:digits-cnn", "--profile", str(profile), "--runs", "3", "--warmup", "1", "--json", *args,
+                 timeout=RUN_TIMEOUT_S)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+def int8_of(result):
+    return next(r for r in result["results"] if r["precision"] == "int8")
+
+
+def fp32_of(result):
+    return next(r for r in result["results"] if r["variant"] == "fp32")
+
+
+class _SmallNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 4, 3)
+        self.fc = torch.nn.Linear(4 * 6 * 6, 3)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+def test_board_runs_the_runner_as_aarch64_with_its_own_runtime_and_host_numbers(board, tmp_path):
+    from edgeq.export.pte import write_pte
+
+    torch.manual_seed(0)
+    model = _SmallNet().eval()
+    example = (torch.randn(1, 1, 8, 8),)
+    samples = [(torch.randn(1, 1, 8, 8),) for _ in range(4)]
+    write_pte(model, example, tmp_path / "net.pte")  # exported by the host's executorch
+    torch.save(example, tmp_path / "inputs.pt")
+    torch.save(samples, tmp_path / "check.pt")
+
+    bench = run_bench(LocalTransport(), python=str(board.python), runner=str(runner_path()),
+                      artifact=str(tmp_path / "net.pte"), fmt="pte", engine=None, inputs=str(tmp_path / "inputs.pt"),
+                      spec=BenchSpec(runs=3, warmup=1, threads=1, timeout_s=600), check=str(tmp_path / "check.pt"),
+                      check_out=str(tmp_path / "device-out.pt"), local_check_out=tmp_path / "out.pt")
+
+    assert bench.arch == "aarch64" and board.run(["uname", "-m"]).stdout.strip() == "aarch64"
+    assert (bench.versions["torch"], bench.versions["executorch"]) == (TORCH_VERSION, EXECUTORCH_VERSION)
+    with torch.no_grad():
+        for sample, (out,) in zip(samples, bench.check_outputs, strict=True):
+            torch.testing.assert_close(out, model(*sample), atol=1e-4, rtol=1e-4)
+
+
+def test_edgeq_run_int8_pte_on_the_board_reports_it_and_keeps_accuracy(on_board, board_profile):
+    result = run_on_board(board_profile)
+
+    device = result["device"]
+    assert (device["arch"], device["torch"], device["executorch"]) == ("aarch64", TORCH_VERSION, EXECUTORCH_VERSION)
+    int8 = int8_of(result)
+    assert (int8["format"], int8["engine"], int8["backend"]["backend"]) == ("pte", "qnnpack", "xnnpack")
+    assert fp32_of(result)["accuracy"]["value"] - int8["accuracy"]["value"] <= 1.0
+    assert int8["numerics"]["top1_agreement"] >= 0.99
+
+
+def test_edgeq_run_qnnpack_ptl_on_the_board_reports_it_and_keeps_accuracy(on_board, board_profile):
+    result = run_on_board(board_profile, "--format", "ptl")
+
+    device = result["device"]
+    assert (device["arch"], device["torch"], device["executorch"]) == ("aarch64", TORCH_VERSION, EXECUTORCH_VERSION)
+    int8 = int8_of(result)
+    assert (int8["format"], int8["engine"]) == ("ptl", "qnnpack") and int8["artifact"].endswith(".ptl")
+    assert fp32_of(result)["accuracy"]["value"] - int8["accuracy"]["value"] <= 1.0
