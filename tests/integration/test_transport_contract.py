@@ -1,4 +1,4 @@
-"""The contract every transport passes; SSH and adb join the parametrization when they exist."""
+"""The contract every transport passes: local, the public fake, and adb and SSH against real parts on loopback."""
 
 import hashlib
 import sys
@@ -15,12 +15,14 @@ def _echo_handler(argv):
     return 3, "", "boom\n"
 
 
-@pytest.fixture(params=["local", "fake", "adb"])
+@pytest.fixture(params=["local", "fake", "adb", "ssh"])
 def transport(request, tmp_path):
     if request.param == "local":
         return LocalTransport(), str(tmp_path / "device")
     if request.param == "adb":
         return request.getfixturevalue("adb_contract_transport")  # tests/support/adb_fixtures.py
+    if request.param == "ssh":
+        return request.getfixturevalue("ssh_transport")  # a real sshd on loopback: tests/support/ssh_fixtures.py
     return FakeTransport(_echo_handler), "/device"
 
 
