@@ -29,6 +29,8 @@ from edgeq.quantize import OBSERVERS
 @click.option("--min-time", "min_time_s", type=float, default=0.0, show_default=True,
               help="Keep timing each variant past --runs until this many seconds were measured.")
 @click.option("--threads", type=int, default=None, help="Threads on the device [default: the profile's].")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=900.0, show_default=True,
+              help="Seconds one benchmark process may take on the device before it is killed.")
 @click.option("--max-drop", type=float, default=None,
               help="How much of --metric int8 may lose against fp32 (points; cosine: absolute). When set, the run "
                    "fails (exit 1) if no int8 variant meets it [default: 1 point, cosine 0.01, not enforced].")
@@ -43,7 +45,7 @@ from edgeq.quantize import OBSERVERS
               help="Copy artifacts, manifests and result.json here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON on stdout.")
 def run(model: str, profile: DeviceProfile, device: DeviceAddress | None, scheme: str, fmt: str | None, runs: int,
-        warmup: int, min_time_s: float, threads: int | None, max_drop: float | None, metric: str | None, observer: str, allow_qat: bool,
+        warmup: int, min_time_s: float, threads: int | None, timeout_s: float, max_drop: float | None, metric: str | None, observer: str, allow_qat: bool,
         out_dir: Path | None, as_json: bool) -> None:
     """Quantize MODEL for a device, run fp32 and int8 there, and report both.
 
@@ -51,7 +53,7 @@ def run(model: str, profile: DeviceProfile, device: DeviceAddress | None, scheme
     torch.export program (.pt2).
     """
     options = RunOptions(scheme=scheme, format=fmt, runs=runs, warmup=warmup, min_time_s=min_time_s, threads=threads,
-                         out_dir=out_dir, max_drop=max_drop, metric=metric, observer=observer, allow_qat=allow_qat)
+                         timeout_s=timeout_s, out_dir=out_dir, max_drop=max_drop, metric=metric, observer=observer, allow_qat=allow_qat)
     with stderr.status("starting", spinner="dots") as status:
         result = run_pipeline(model, profile, options, device=device, progress=lambda message: status.update(message))
     if as_json:

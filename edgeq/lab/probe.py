@@ -86,7 +86,8 @@ def probe_device(transport: Transport, profile: DeviceProfile, workdir: str | No
             facts.python_error = f"{profile.python} failed on the device: {tail}"
         else:
             facts.python, facts.torch, facts.executorch = found["python"], found["torch"], found["executorch"]
-            facts.machine = facts.machine or found["machine"]
+            # the Python that runs the artifacts has the final word (an emulated board's shell is the host's)
+            facts.machine = found["machine"] or facts.machine
     if workdir is not None:
         df = transport.run(["df", "-Pk", workdir], timeout_s=30.0, check=False)
         rows = df.stdout.strip().splitlines()

@@ -1,7 +1,8 @@
 """edgeq on an emulated aarch64 board: Debian's arm64 Python, torch 2.9.1 and ExecuTorch 1.0.1 under qemu-user.
 
-The board is reached through the local transport with the board's commands first on PATH (``python3``,
-``uname``, …), so the device edgeq probes and runs on is the emulated one. Under emulation the runner's
+The board is reached through the real sshd on loopback with the profile's ``python`` set to the board's, or
+through the local transport with the board's commands first on PATH (``python3``, ``uname``, …), so the
+device edgeq probes and runs on is the emulated one. Under emulation the runner's
 ``import torch`` takes seconds, so latencies here say nothing about a real board; versions, architecture and
 numbers do.
 """
@@ -98,8 +99,16 @@ def test_board_runs_the_runner_as_aarch64_with_its_own_runtime_and_host_numbers(
             torch.testing.assert_close(out, model(*sample), atol=1e-4, rtol=1e-4)
 
 
-def test_edgeq_run_int8_pte_on_the_board_reports_it_and_keeps_accuracy(on_board, board_profile):
-    result = run_on_board(board_profile)
+def test_edgeq_run_int8_pte_on_the_board_over_ssh_reports_it_and_keeps_accuracy(board, sshd, tmp_path):
+    """The board as a deploy target: reached through the real sshd on loopback, its Python the emulated one."""
+    profile = tmp_path / "arm-board-ssh.toml"
+    profile.write_text('name = "arm-board-ssh"\narch = "aarch64"\nengine = "qnnpack"\ntransport = "ssh"\n'
+                       f'python = "{board.python}"\nformats = ["pte"]\nthreads = 1\n'
+                       f'workdir = "{tmp_path / "device"}"\n', encoding="utf-8")
+    known_hosts = sshd.write_known_hosts(tmp_path / "known_hosts")
+    result = run_on_board(profile, "--device", f"ssh://{sshd.user}@127.0.0.1:{sshd.port}",
+                          "--identity", str(sshd.client_key), "--known-hosts", str(known_hosts))
+    assert result["device"]["transport"] == "ssh"
 
     device = result["device"]
     assert (device["arch"], device["torch"], device["executorch"]) == ("aarch64", TORCH_VERSION, EXECUTORCH_VERSION)

@@ -39,3 +39,39 @@ def test_run_through_the_real_adb_client_matches_the_hosts_result_shape(adb_serv
         assert LocalTransport().sha256(str(on_device)) == row["sha256"]  # the device holds exactly what was built
     fp32, int8 = result["results"]
     assert fp32["accuracy"]["value"] - int8["accuracy"]["value"] <= 1.0
+
+
+def test_run_over_ssh_against_a_real_sshd_matches_the_hosts_result_shape(sshd, tmp_path):
+    profile = write_profile(tmp_path / "board.toml", "ssh", str(tmp_path / "board-workdir"))
+    device = f"ssh://{sshd.user}@127.0.0.1:{sshd.port}"
+    common = ["--device", device, "--profile", str(profile), "--identity", str(sshd.client_key),
+              "--known-hosts", str(tmp_path / "known_hosts")]
+    refused = edgeq("doctor", *common)
+    assert refused.returncode == 3 and "SHA256:" in refused.stderr and "--trust-new-host" in refused.stderr
+    proc = edgeq("run", "zoo:digits-cnn", *common, "--trust-new-host", "--scheme", "static", "--runs", "5",
+                 "--warmup", "1", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["device"]["name"] == device and result["device"]["transport"] == "ssh"
+    assert result["device"]["arch"] and result["device"]["executorch"] == "1.4.1"
+    for row in result["results"]:
+        on_device = tmp_path / "board-workdir" / "artifacts" / f"{row['sha256']}.{row['format']}"
+        assert LocalTransport().sha256(str(on_device)) == row["sha256"]
+    fp32, int8 = result["results"]
+    assert fp32["accuracy"]["value"] - int8["accuracy"]["value"] <= 1.0
+    doctor = edgeq("doctor", *common, "--json")  # the key is known now
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert json.loads(doctor.stdout)["healthy"]
+
+
+def test_a_hung_benchmark_is_killed_and_reported_as_an_infrastructure_fault(sshd, tmp_path):
+    profile = write_profile(tmp_path / "board.toml", "ssh", str(tmp_path / "board-workdir"))
+    sshd.write_known_hosts(tmp_path / "known_hosts")
+    proc = edgeq("run", "zoo:digits-cnn", "--device", f"ssh://{sshd.user}@127.0.0.1:{sshd.port}", "--profile",
+                 str(profile), "--identity", str(sshd.client_key), "--known-hosts", str(tmp_path / "known_hosts"),
+                 "--scheme", "none", "--timeout", "0.5")  # the runner cannot even import torch in half a second
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.startswith("error:") and "Traceback" not in proc.stderr
+    assert "timed out" in proc.stderr.lower() or "timeout" in proc.stderr.lower()
+    leftovers = [p for p in (tmp_path / "board-workdir").rglob("*") if ".edgeq-tmp-" in p.name]
+    assert not leftovers
