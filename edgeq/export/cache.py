@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -40,6 +41,18 @@ def samples_digest(samples: Sequence[Any]) -> str:
     return digest.hexdigest()
 
 
+@functools.cache
+def code_digest() -> str:
+    """The source of edgeq's quantization and export code: a change there must not reuse old artifacts."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted([*root.joinpath("quantize").glob("*.py"), *root.joinpath("export").glob("*.py"),
+                        root / "models" / "tracing.py"]):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def training_digest(training: Any) -> str | None:
     """What QAT fine-tunes with: the samples, targets and settings, or the loop's qualified name."""
     if training is None:
@@ -63,6 +76,7 @@ def cache_key(*, fingerprint: str, model: torch.nn.Module, example: tuple[Any, .
         "training": training_digest(training) if spec.get("scheme") == "qat" else None,
         "spec": spec,
         "toolchain": toolchain_versions(),
+        "code": code_digest(),
         "layout": 1,
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()

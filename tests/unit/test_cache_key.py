@@ -27,3 +27,12 @@ def test_changed_weights_change_the_key():
 def test_the_scheme_changes_the_key():
     model = torch.nn.Linear(4, 2)
     assert _key(model, "static") != _key(model, "dynamic")
+
+
+def test_a_change_to_the_quantization_code_changes_the_key(monkeypatch):
+    import edgeq.export.cache as cache
+
+    model = torch.nn.Linear(4, 2)
+    before = _key(model)
+    monkeypatch.setattr(cache, "code_digest", lambda: "another version of edgeq/quantize")
+    assert _key(model) != before
