@@ -295,3 +295,18 @@ def test_a_device_without_the_file_reports_it_missing_not_a_transport_failure(ss
     with pytest.raises(TransferError, match="does not exist"):
         transport.pull(f"{root}/nothing here; echo", Path(root) / "x")
 
+
+
+def test_a_full_disk_on_the_device_is_a_transfer_error_leaving_nothing(tmp_path):
+    from sshd import SSHServer
+
+    with SSHServer(tmp_path / "sshd", max_file_bytes=1024 * 1024) as server:  # the device has 1 MiB left
+        transport = SSHTransport.connect(server.address())
+        artifact = tmp_path / "model.pte"
+        artifact.write_bytes(os.urandom(3 * 1024 * 1024))
+        remote = tmp_path / "device" / "artifacts" / "model.pte"
+        with pytest.raises(TransferError) as info:
+            transport.push(artifact, str(remote))
+        assert info.value.exit_code == 3
+        assert not remote.exists() and not list(remote.parent.iterdir())  # no partial file, no temporary
+        transport.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -66,8 +67,11 @@ def fingerprint(public_key: Path) -> str:
 class SSHServer:
     """One sshd: ``start``, ``stop`` (graceful), ``kill`` (a crash), ``restart`` (optionally with a new host key)."""
 
-    def __init__(self, root: Path, *, port: int | None = None, host_key_type: str = "ed25519") -> None:
+    def __init__(self, root: Path, *, port: int | None = None, host_key_type: str = "ed25519",
+                 max_file_bytes: int | None = None) -> None:
+        """``max_file_bytes`` caps every file the server's sessions write (RLIMIT_FSIZE): a disk that fills up."""
         require_sshd()
+        self.max_file_bytes = max_file_bytes
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -130,7 +134,8 @@ class SSHServer:
             Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(self.config)],
-                                            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+                                            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                                            preexec_fn=self._limit_file_size if self.max_file_bytes else None)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -142,6 +147,11 @@ class SSHServer:
                 time.sleep(0.02)
         self.kill()
         raise RuntimeError(f"sshd did not listen on {HOST}:{self.port} in {START_TIMEOUT_S:g} s:\n{self.log_tail()}")
+
+    def _limit_file_size(self) -> None:
+        """In the sshd child before exec: writes past the cap fail with EFBIG instead of killing the writer."""
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (self.max_file_bytes, self.max_file_bytes))
 
     @property
     def running(self) -> bool:
