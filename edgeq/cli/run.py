@@ -100,7 +100,8 @@ def _print_table(result: RunResult) -> None:
         )
     stdout.print(table)
     if any(row["latency_ms"]["noisy"] for row in data["results"]):
-        stdout.print("[yellow]![/] latency spread (cv) ≥ 10 %: the device was busy or the model is too small to time well")
+        stdout.print("[yellow]![/] latency spread (cv) ≥ 10 % even in the steadier of two measurements: the device "
+                     "was busy or the model is too small to time well (try --min-time 2)")
     for line in data["search"]:
         stdout.print(f"[dim]search:[/] {line}")
     stdout.print(f"[bold]chosen:[/] {data['chosen']['variant']} — {data['chosen']['reason']}")
