@@ -221,7 +221,10 @@ class _Session:
         return result
 
     def deploy(self) -> DeployResult:
-        runner = stage_runner(self.transport, self.workdir)
+        if self.profile.runtime == "executor_runner":
+            runner = self.facts.native_runner or self.profile.native_runner  # the device's own binary
+        else:
+            runner = stage_runner(self.transport, self.workdir)
         if self.options.scheme == "auto":
             scheme, _ = choose_scheme(self.prepared)
         else:
