@@ -20,6 +20,7 @@ from edgeq.models.tracing import prepare_for_tracing, user_name
 from edgeq.numerics import flatten_outputs
 from edgeq.profiles import DeviceProfile
 from edgeq.quantize import QuantSpec, choose_scheme
+from edgeq.quantize.calibration import calibration_samples
 from edgeq.quantize.layer_error import LayerReport, compare_layers, layer_nodes, rank_sensitivity
 
 Progress = Callable[[str], None]
@@ -38,31 +39,33 @@ def check_samples(loaded: LoadedModel, limit: int) -> list[tuple[Any, ...]]:
 
 
 @dataclass
-class _Quantized:
-    """One PT2E quantization of a model, with both sides kept for comparison."""
+class _Exported:
+    """A model exported for PT2E, with the samples its observers are calibrated on."""
 
-    graph: torch.fx.GraphModule  # exported, not yet annotated
-    float_graph: torch.fx.GraphModule
-    quantized_graph: torch.fx.GraphModule
+    graph: torch.fx.GraphModule  # not yet annotated; each quantization works on a copy
     calibration: list[tuple[Any, ...]]
     notes: list[str]
 
 
-def _quantize_for_analysis(prepared: torch.nn.Module, loaded: LoadedModel, spec: QuantSpec) -> _Quantized:
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-
-    from edgeq.quantize.pt2e import calibrate, export_for_quantization, xnnpack_quantizer
+def _export(prepared: torch.nn.Module, loaded: LoadedModel, spec: QuantSpec) -> _Exported:
+    from edgeq.quantize.pt2e import export_for_quantization
 
     graph, notes = export_for_quantization(prepared, loaded.example_inputs, spec)
-    calibration = (list(loaded.calibration)[: spec.calibration_samples] if spec.scheme == "static" else []) or [loaded.example_inputs]
+    return _Exported(graph, calibration_samples(spec, loaded.calibration, loaded.example_inputs), notes)
+
+
+def _quantize(exported: _Exported, spec: QuantSpec) -> tuple[torch.fx.GraphModule, torch.fx.GraphModule]:
+    """``(float, int8)`` from the same observed graph: the float side has BatchNorm folded just like int8."""
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
+
+    from edgeq.quantize.pt2e import observe, xnnpack_quantizer
+
     try:
-        observed = prepare_pt2e(copy.deepcopy(graph), xnnpack_quantizer(spec))
-        calibrate(observed, calibration)
+        observed = observe(copy.deepcopy(exported.graph), xnnpack_quantizer(spec), exported.calibration)
         float_graph = copy.deepcopy(observed)
-        quantized = convert_pt2e(observed)
+        return float_graph, convert_pt2e(observed)
     except Exception as exc:  # noqa: BLE001
         raise QuantizationError(f"PT2E {spec.scheme} quantization failed: {summarize(exc)}") from exc
-    return _Quantized(graph, float_graph, quantized, calibration, notes)
 
 
 def sensitivity_ranking(loaded: LoadedModel, prepared: torch.nn.Module, spec: QuantSpec, metric: Metric,
@@ -71,10 +74,10 @@ def sensitivity_ranking(loaded: LoadedModel, prepared: torch.nn.Module, spec: Qu
 
     Names are module paths in ``prepared`` (what ``QuantSpec.float_layers`` takes).
     """
-    quantized = _quantize_for_analysis(prepared, loaded, spec)
+    exported = _export(prepared, loaded, spec)
     reference = _reference(prepared, samples)
     baseline = score_forward(metric, loaded, reference, samples, prepared).value
-    return rank_sensitivity(quantized.graph, spec, list(layer_nodes(quantized.graph)), quantized.calibration,
+    return rank_sensitivity(exported.graph, spec, list(layer_nodes(exported.graph)), exported.calibration,
                             lambda forward: score_forward(metric, loaded, reference, samples, forward), baseline, say)
 
 
@@ -101,7 +104,8 @@ def inspect_model(source: str | LoadedModel, profile: DeviceProfile, *, scheme: 
     spec = QuantSpec(scheme=scheme, engine=profile.engine, format="pte", observer=observer)
     chosen_samples = check_samples(loaded, samples)
     say(f"quantizing {loaded.name} ({scheme} int8, XNNPACK scheme)")
-    quantized = _quantize_for_analysis(prepared, loaded, spec)
+    exported = _export(prepared, loaded, spec)
+    float_graph, quantized_graph = _quantize(exported, spec)
     reference = _reference(prepared, chosen_samples)
     resolved = resolve_metric(metric, loaded, reference)
 
@@ -109,13 +113,13 @@ def inspect_model(source: str | LoadedModel, profile: DeviceProfile, *, scheme: 
         return score_forward(resolved, loaded, reference, chosen_samples, forward)
 
     float_value = score(prepared).value
-    quantized_value = score(quantized.quantized_graph).value
+    quantized_value = score(quantized_graph).value
     say(f"comparing layer outputs on {min(len(chosen_samples), _SQNR_SAMPLES)} sample(s)")
-    layers = compare_layers(quantized.float_graph, quantized.quantized_graph, chosen_samples[:_SQNR_SAMPLES])
-    notes = list(quantized.notes)
+    layers = compare_layers(float_graph, quantized_graph, chosen_samples[:_SQNR_SAMPLES])
+    notes = list(exported.notes)
     if sensitivity:
-        paths = list(layer_nodes(quantized.graph))
-        ranked = rank_sensitivity(quantized.graph, spec, paths, quantized.calibration, score, float_value, say)
+        paths = list(layer_nodes(exported.graph))
+        ranked = rank_sensitivity(exported.graph, spec, paths, exported.calibration, score, float_value, say)
         by_name = {user_name(path): (drop, error) for path, drop, error in ranked}
         for layer in layers:
             layer.sensitivity, layer.output_error = by_name.get(layer.name, (None, None))

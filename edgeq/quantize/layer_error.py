@@ -153,9 +153,9 @@ def rank_sensitivity(graph: torch.fx.GraphModule, spec: QuantSpec, layers: Seque
     The drop is ``baseline`` minus the metric; the output error is one minus
     the outputs' cosine to fp32, which orders layers the metric cannot tell apart.
     """
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
-    from edgeq.quantize.pt2e import calibrate, only_layer_filter, xnnpack_quantizer
+    from edgeq.quantize.pt2e import observe, only_layer_filter, xnnpack_quantizer
 
     ranked = []
     for index, layer in enumerate(layers, 1):
@@ -163,9 +163,8 @@ def rank_sensitivity(graph: torch.fx.GraphModule, spec: QuantSpec, layers: Seque
             say(f"sensitivity: quantizing only {user_name(layer)} ({index}/{len(layers)})")
         try:
             copied = copy.deepcopy(graph)
-            prepared = prepare_pt2e(copied, xnnpack_quantizer(spec, only=only_layer_filter(copied, layer)))
-            calibrate(prepared, calibration)
-            converted = convert_pt2e(prepared)
+            converted = convert_pt2e(observe(copied, xnnpack_quantizer(spec, only=only_layer_filter(copied, layer)),
+                                             calibration))
         except Exception as exc:  # noqa: BLE001
             raise QuantizationError(f"quantizing only {user_name(layer)} failed: {summarize(exc)}") from exc
         result = score(converted)

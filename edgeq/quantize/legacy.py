@@ -15,6 +15,7 @@ from torch import nn
 
 from edgeq.errors import EdgeqError, QuantizationError, summarize
 from edgeq.models.types import Training
+from edgeq.quantize.calibration import calibrate, calibration_samples
 from edgeq.quantize.observers import activation_observer
 from edgeq.quantize.spec import QuantResult, QuantSpec
 
@@ -98,10 +99,8 @@ def quantize_legacy(model: nn.Module, example: tuple[Any, ...], calibration: Seq
                 notes += more
             elif spec.scheme == "static":
                 prepared = prepare_fx(model, _qconfig_mapping(spec), example)
-                samples = list(calibration)[: spec.calibration_samples] or [example]
-                with torch.no_grad():
-                    for sample in samples:
-                        prepared(*sample)
+                samples = calibration_samples(spec, calibration, example)
+                calibrate(prepared, samples)
                 quantized = convert_fx(prepared)
                 notes.append(f"calibrated on {len(samples)} sample(s) with the {spec.observer} observer")
             else:
@@ -118,6 +117,4 @@ def quantize_legacy(model: nn.Module, example: tuple[Any, ...], calibration: Seq
                 f"torch.ao {spec.scheme} quantization failed: {summarize(exc)}",
                 hint="try --scheme dynamic, or --format pte",
             ) from exc
-    if spec.float_layers:
-        notes.append(f"kept in fp32: {', '.join(spec.float_layers)}")
-    return QuantResult(spec=spec, model=quantized, notes=notes)
+    return QuantResult(spec=spec, model=quantized, notes=notes + spec.float_note)

@@ -18,6 +18,7 @@ import torch
 
 from edgeq.errors import QuantizationError, summarize
 from edgeq.models.types import Training, TrainSet
+from edgeq.quantize.calibration import calibrate, calibration_samples
 from edgeq.quantize.lstm import replace_lstms
 from edgeq.quantize.observers import activation_observer
 from edgeq.quantize.spec import QuantResult, QuantSpec
@@ -102,10 +103,13 @@ def export_for_quantization(model: torch.nn.Module, example: tuple[Any, ...], sp
     return export_program(model, example, stage="torch.export before quantization").module(), notes
 
 
-def calibrate(prepared: torch.nn.Module, samples: Sequence[tuple[Any, ...]]) -> None:
-    with torch.no_grad():
-        for sample in samples:
-            prepared(*sample)
+def observe(graph: torch.fx.GraphModule, quantizer: Any, samples: Sequence[tuple[Any, ...]]) -> torch.fx.GraphModule:
+    """``prepare_pt2e`` (which folds BatchNorm and inserts observers), then run ``samples`` through it."""
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
+
+    prepared = prepare_pt2e(graph, quantizer)
+    calibrate(prepared, samples)
+    return prepared
 
 
 def quantize_pt2e(model: torch.nn.Module, example: tuple[Any, ...], calibration: Sequence[tuple[Any, ...]],
@@ -113,14 +117,12 @@ def quantize_pt2e(model: torch.nn.Module, example: tuple[Any, ...], calibration:
     """Annotate, calibrate or fine-tune, and convert; the result is re-exported by the .pte writer."""
     if spec.scheme == "qat":
         return _quantize_qat(model, example, spec, training, say)
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
     graph, notes = export_for_quantization(model, example, spec)
-    samples = list(calibration)[: spec.calibration_samples] or [example]
+    samples = calibration_samples(spec, calibration, example)
     try:
-        prepared = prepare_pt2e(graph, xnnpack_quantizer(spec))
-        calibrate(prepared, samples if spec.scheme == "static" else [example])
-        converted = convert_pt2e(prepared)
+        converted = convert_pt2e(observe(graph, xnnpack_quantizer(spec), samples))
     except Exception as exc:  # noqa: BLE001
         raise QuantizationError(f"PT2E {spec.scheme} quantization failed: {summarize(exc)}",
                                 hint="try --scheme dynamic, or --format ptl for the legacy flow") from exc
@@ -128,11 +130,7 @@ def quantize_pt2e(model: torch.nn.Module, example: tuple[Any, ...], calibration:
         notes.append(f"calibrated on {len(samples)} sample(s) with the {spec.observer} observer"
                      + (", per-channel weights" if spec.per_channel else "")
                      + ("" if calibration else " (the model brought no data: the example inputs only)"))
-    return QuantResult(spec=spec, model=converted, notes=notes + _float_note(spec))
-
-
-def _float_note(spec: QuantSpec) -> list[str]:
-    return [f"kept in fp32: {', '.join(spec.float_layers)}"] if spec.float_layers else []
+    return QuantResult(spec=spec, model=converted, notes=notes + spec.float_note)
 
 
 def _quantize_qat(model: torch.nn.Module, example: tuple[Any, ...], spec: QuantSpec, training: Training | None,
@@ -156,7 +154,7 @@ def _quantize_qat(model: torch.nn.Module, example: tuple[Any, ...], spec: QuantS
         converted = convert_pt2e(prepared)
     except Exception as exc:  # noqa: BLE001
         raise QuantizationError(f"PT2E QAT conversion failed: {summarize(exc)}") from exc
-    return QuantResult(spec=spec, model=converted, notes=["quantization-aware training (XNNPACK QAT config)", *notes, *_float_note(spec)])
+    return QuantResult(spec=spec, model=converted, notes=["quantization-aware training (XNNPACK QAT config)", *notes, *spec.float_note])
 
 
 def _export_trainable(model: torch.nn.Module, batch: tuple[Any, ...], example: tuple[Any, ...]) -> tuple[torch.nn.Module, list[str]]:

@@ -56,6 +56,11 @@ class QuantSpec:
         return f"int8-{self.scheme}{observer}{mixed}"
 
     @property
+    def float_note(self) -> list[str]:
+        """The artifact note that says which layers stayed fp32 (none when it is all int8)."""
+        return [f"kept in fp32: {', '.join(self.float_layers)}"] if self.float_layers else []
+
+    @property
     def precision(self) -> str:
         return "fp32" if self.scheme == "none" else "int8"
 

@@ -7,16 +7,15 @@ from torch import nn
 
 from edgeq.quantize import QuantSpec
 from edgeq.quantize.layer_error import compare_layers, layer_nodes
-from edgeq.quantize.pt2e import calibrate, export_for_quantization, xnnpack_quantizer
+from edgeq.quantize.pt2e import export_for_quantization, observe, xnnpack_quantizer
 
 
 def _quantized(model, example, calibration):
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
     spec = QuantSpec(scheme="static", engine="x86", format="pte")
     graph, _ = export_for_quantization(model, example, spec)
-    observed = prepare_pt2e(graph, xnnpack_quantizer(spec))
-    calibrate(observed, calibration)
+    observed = observe(graph, xnnpack_quantizer(spec), calibration)
     float_graph = copy.deepcopy(observed)
     return float_graph, convert_pt2e(observed)
 
