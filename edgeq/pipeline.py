@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from edgeq import metrics
-from edgeq.bench import BenchResult, BenchSpec, run_bench, stage_file, stage_runner
+from edgeq.bench import BenchResult, BenchSpec, Staged, run_bench, stage_file, stage_runner
 from edgeq.bench.native import NativeRunner, native_bench_result
 from edgeq.cache import cache_dir
 from edgeq.errors import BenchError, ConfigError, ModelError, QuantizationError, summarize
@@ -232,14 +232,19 @@ class _Session:
         specs = [self.spec("none")] + ([] if scheme == "none" else [self.spec(scheme)])
         artifacts = []
         for spec in specs:
-            self.say(f"building {spec.variant} .{spec.format}")
-            artifact = build_artifact(self.loaded, self.prepared, spec, self.cache, self.profile.name, say=self.say)
-            present = self.transport.sha256(f"{self.workdir}/artifacts/{artifact.sha256}.{spec.format}") == artifact.sha256
-            self.say(f"pushing {spec.variant} .{spec.format} ({artifact.size_bytes / 1024:.0f} KiB)")
-            remote = stage_file(self.transport, artifact.path, self.workdir, "artifacts", artifact.sha256, f".{spec.format}")
-            artifacts.append({"variant": spec.variant, "format": spec.format, "local": str(artifact.path), "remote": remote,
-                              "sha256": artifact.sha256, "size_bytes": artifact.size_bytes, "pushed": not present})
+            artifact, staged = self._build_and_push(spec)
+            artifacts.append({"variant": spec.variant, "format": spec.format, "local": str(artifact.path),
+                              "remote": staged.path, "sha256": artifact.sha256, "size_bytes": artifact.size_bytes,
+                              "pushed": staged.pushed})
         return DeployResult(self.target.name, self.workdir, runner, artifacts, self.warnings)
+
+    def _build_and_push(self, spec: QuantSpec) -> tuple[Artifact, Staged]:
+        """The artifact for ``spec`` (from the cache when built before), on the device under its hash."""
+        self.say(f"building {spec.variant} .{spec.format}")
+        artifact = build_artifact(self.loaded, self.prepared, spec, self.cache, self.profile.name, say=self.say)
+        self.say(f"pushing {spec.variant} .{spec.format} ({artifact.size_bytes / 1024:.0f} KiB)")
+        staged = stage_file(self.transport, artifact.path, self.workdir, "artifacts", artifact.sha256, f".{spec.format}")
+        return artifact, staged
 
     def _stage(self, scratch: Path) -> None:
         self.scratch = scratch
@@ -251,9 +256,10 @@ class _Session:
         self.say("staging runner and inputs on the device")
         self.runner = stage_runner(self.transport, self.workdir)
         inputs_digest = _save(self.loaded.example_inputs, scratch / "inputs.pt")
-        self.remote_inputs = stage_file(self.transport, scratch / "inputs.pt", self.workdir, "inputs", inputs_digest, ".pt")
+        self.remote_inputs = stage_file(self.transport, scratch / "inputs.pt", self.workdir, "inputs", inputs_digest, ".pt").path
         self.check_digest = _save(self.check_inputs, scratch / "check.pt")
-        self.remote_check = stage_file(self.transport, scratch / "check.pt", self.workdir, "inputs", self.check_digest, ".pt")
+        self.remote_check = stage_file(self.transport, scratch / "check.pt", self.workdir, "inputs", self.check_digest,
+                                       ".pt").path
 
     def _bench(self, spec: QuantSpec, artifact: Artifact, remote_artifact: str, *, check: bool) -> BenchResult:
         """One fresh measurement on the device: the Python runner, or the native executor_runner."""
@@ -273,10 +279,8 @@ class _Session:
 
     def measure(self, spec: QuantSpec, reason: str) -> VariantResult:
         """Build ``spec``'s artifact, run it on the device, and judge it against the budget."""
-        self.say(f"building {spec.variant} .{spec.format}")
-        artifact = build_artifact(self.loaded, self.prepared, spec, self.cache, self.profile.name, say=self.say)
-        self.say(f"pushing {spec.variant} .{spec.format} ({artifact.size_bytes / 1024:.0f} KiB)")
-        remote_artifact = stage_file(self.transport, artifact.path, self.workdir, "artifacts", artifact.sha256, f".{spec.format}")
+        artifact, staged = self._build_and_push(spec)
+        remote_artifact = staged.path
         spec_b = self.bench_spec
         if self.results and self.profile.cooldown_s:
             self.say(f"cooling down {self.profile.cooldown_s:g} s")

@@ -6,7 +6,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from edgeq._resources import resource_dir
 from edgeq.bench.stats import LatencyStats, compare, latency_stats
@@ -67,15 +67,21 @@ def runner_path() -> Path:
 def stage_runner(transport: Transport, workdir: str) -> str:
     """Push the runner once per version (named by its hash); return its device path."""
     local = runner_path()
-    return stage_file(transport, local, workdir, "runner", file_sha256(local), ".py")
+    return stage_file(transport, local, workdir, "runner", file_sha256(local), ".py").path
 
 
-def stage_file(transport: Transport, local: Path, workdir: str, folder: str, digest: str, suffix: str) -> str:
-    """Push a file under its content hash unless the device already has it; return its device path."""
+class Staged(NamedTuple):
+    path: str  # on the device
+    pushed: bool  # False: the device already had it
+
+
+def stage_file(transport: Transport, local: Path, workdir: str, folder: str, digest: str, suffix: str) -> Staged:
+    """Push a file under its content hash unless the device already has it."""
     remote = f"{workdir}/{folder}/{digest}{suffix}"
-    if transport.sha256(remote) != digest:
-        transport.push(local, remote)
-    return remote
+    if transport.sha256(remote) == digest:
+        return Staged(remote, pushed=False)
+    transport.push(local, remote)
+    return Staged(remote, pushed=True)
 
 
 def run_bench(transport: Transport, *, python: str, runner: str, artifact: str, fmt: str, engine: str | None,
@@ -133,5 +139,5 @@ def parse_report(stdout: str, stderr: str = "") -> dict[str, Any]:
     return report
 
 
-__all__ = ["WORKDIR_FOLDERS", "BenchResult", "BenchSpec", "LatencyStats", "compare", "latency_stats", "parse_report", "run_bench",
+__all__ = ["WORKDIR_FOLDERS", "BenchResult", "Staged", "BenchSpec", "LatencyStats", "compare", "latency_stats", "parse_report", "run_bench",
            "runner_path", "stage_file", "stage_runner"]

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from edgeq.bench import BenchResult, stage_file
 from edgeq.bench.stats import latency_stats
 from edgeq.errors import BenchError
 from edgeq.transport import Transport
@@ -61,18 +62,15 @@ class NativeRunner:
         self.transport, self.binary, self.workdir = transport, binary, workdir
 
     def _push_inputs(self, sample: tuple[Any, ...]) -> list[str]:
+        """Each input tensor as a raw file on the device, named by its content (pushed once)."""
         remote = []
-        leaves = [t for t in torch.utils._pytree.tree_flatten(sample)[0]]
         with tempfile.TemporaryDirectory(prefix="edgeq-native-") as scratch:
-            for leaf in leaves:
+            for leaf in torch.utils._pytree.tree_flatten(sample)[0]:
                 data = raw_bytes(leaf)
                 digest = hashlib.sha256(data).hexdigest()
-                path = f"{self.workdir}/inputs/{digest}.bin"
-                if self.transport.sha256(path) != digest:
-                    local = Path(scratch) / f"{digest}.bin"
-                    local.write_bytes(data)
-                    self.transport.push(local, path)
-                remote.append(path)
+                local = Path(scratch) / f"{digest}.bin"
+                local.write_bytes(data)
+                remote.append(stage_file(self.transport, local, self.workdir, "inputs", digest, ".bin").path)
         return remote
 
     def _argv(self, artifact: str, inputs: list[str], executions: int, threads: int, cpus: Sequence[int]) -> list[str]:
@@ -117,9 +115,7 @@ class NativeRunner:
 
 
 def native_bench_result(timing: dict[str, Any], *, arch: str, threads: int, binary: str,
-                        check_outputs: list[list[torch.Tensor]] | None) -> Any:
-    from edgeq.bench import BenchResult
-
+                        check_outputs: list[list[torch.Tensor]] | None) -> BenchResult:
     latencies = timing["latencies_ms"]
     return BenchResult(latency=latency_stats(latencies), load_ms=timing["load_ms"] or 0.0, first_run_ms=latencies[0],
                        peak_rss_mb=None, arch=arch, threads=threads, versions={"executor_runner": binary},
