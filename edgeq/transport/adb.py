@@ -33,7 +33,7 @@ from pathlib import Path
 from edgeq.errors import AuthError, CommandTimeout, ConfigError, ConnectError, TransferError, TransportError
 from edgeq.export.manifest import file_sha256
 from edgeq.transport.address import DeviceAddress
-from edgeq.transport.base import CommandResult, Transport
+from edgeq.transport.base import CommandResult, Transport, verified_download
 
 log = logging.getLogger(__name__)
 
@@ -170,20 +170,13 @@ class ADBTransport(Transport):
         expected = self.sha256(remote)
         if expected is None:
             raise TransferError(f"{remote} does not exist on {self.serial}")
-        local.parent.mkdir(parents=True, exist_ok=True)
-        partial = local.with_name(f".{local.name}.edgeq-partial-{secrets.token_hex(4)}")
         try:
-            result = self._adb("pull", remote, str(partial.absolute()), timeout_s=self.transfer_timeout_s)
-            if result.returncode != 0:
-                self._raise_transfer(result, f"pulling {remote} from {self.serial} failed")
-            if file_sha256(partial) != expected:
-                raise TransferError(f"{remote} from {self.serial} arrived corrupted (sha256 mismatch)",
-                                    hint="retry; if it repeats, check the cable and the device's storage")
-            os.replace(partial, local)
+            with verified_download(local, expected, f"{remote} from {self.serial}") as partial:
+                result = self._adb("pull", remote, str(partial.absolute()), timeout_s=self.transfer_timeout_s)
+                if result.returncode != 0:
+                    self._raise_transfer(result, f"pulling {remote} from {self.serial} failed")
         except OSError as exc:
             raise TransferError(f"pulling {remote} to {local} failed: {exc.strerror or exc}") from exc
-        finally:
-            partial.unlink(missing_ok=True)
 
     def sha256(self, remote: str) -> str | None:
         result = self.run(["sh", "-c", _SHA256, "edgeq-sha256", self.expand(remote)],

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeq.errors import CommandFailed
+from edgeq.errors import CommandFailed, TransferError
+from edgeq.export.manifest import file_sha256
 
 
 @dataclass(frozen=True)
@@ -64,3 +68,23 @@ class Transport(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def verified_download(local: Path, expected: str, source: str) -> Iterator[Path]:
+    """A temporary file beside ``local`` to copy ``source`` into, for every transport's ``pull``.
+
+    When the copy is done it must hash to ``expected`` and is renamed to ``local``;
+    on any failure it is removed, so nothing ever appears at ``local`` half-written.
+    """
+    local.parent.mkdir(parents=True, exist_ok=True)
+    temporary = local.with_name(f".{local.name[:200]}.edgeq-partial-{secrets.token_hex(4)}")
+    try:
+        yield temporary
+        arrived = file_sha256(temporary)
+        if arrived != expected:
+            raise TransferError(f"{source} arrived corrupted at {local} (sha256 {arrived[:16]}… here, "
+                                f"{expected[:16]}… at the source)", hint="retry; if it repeats, check the link and the storage")
+        os.replace(temporary, local)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from edgeq.errors import CommandTimeout, TransferError, TransportError
 from edgeq.export.manifest import file_sha256
-from edgeq.transport.base import CommandResult, Transport
+from edgeq.transport.base import CommandResult, Transport, verified_download
 
 
 class LocalTransport(Transport):
@@ -51,15 +51,8 @@ class LocalTransport(Transport):
 def _copy_verified(source: Path, target: Path) -> None:
     if not source.is_file():
         raise TransferError(f"{source} does not exist")
-    expected = file_sha256(source)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.edgeq-partial")
     try:
-        shutil.copyfile(source, tmp)
-        if file_sha256(tmp) != expected:
-            raise TransferError(f"copy of {source} to {target} arrived corrupted")
-        tmp.replace(target)
+        with verified_download(target, file_sha256(source), str(source)) as temporary:
+            shutil.copyfile(source, temporary)
     except OSError as exc:
         raise TransferError(f"copying {source} to {target} failed: {exc.strerror or exc}") from exc
-    finally:
-        tmp.unlink(missing_ok=True)

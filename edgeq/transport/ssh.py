@@ -35,7 +35,7 @@ from edgeq.errors import (
 )
 from edgeq.export.manifest import file_sha256
 from edgeq.transport.address import DeviceAddress
-from edgeq.transport.base import CommandResult, Transport
+from edgeq.transport.base import CommandResult, Transport, verified_download
 
 log = logging.getLogger(__name__)
 
@@ -228,20 +228,11 @@ class SSHTransport(Transport):
         expected = self.sha256(source)
         if expected is None:
             raise TransferError(f"{self.label}:{source} does not exist")
-        local.parent.mkdir(parents=True, exist_ok=True)
-        temporary = local.with_name(f".{local.name[:200]}.edgeq-tmp-{secrets.token_hex(4)}")
         try:
-            with temporary.open("wb") as handle:
+            with verified_download(local, expected, f"{self.label}:{source}") as temporary, temporary.open("wb") as handle:
                 self._sftp_client().getfo(source, handle)
-            arrived = file_sha256(temporary)
-            if arrived != expected:
-                raise TransferError(f"{self.label}:{source} arrived corrupted at {local} "
-                                    f"(sha256 {arrived} here, {expected} on the device)")
-            os.replace(temporary, local)
         except _PAYLOAD_ERRORS as exc:
             raise TransferError(f"pull of {self.label}:{source} to {local} failed: {summarize(exc)}") from exc
-        finally:
-            temporary.unlink(missing_ok=True)
 
     def sha256(self, remote: str) -> str | None:
         path = self.expand(remote)
