@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 from edgeq.errors import TransportError
 from edgeq.export.manifest import toolchain_versions
-from edgeq.lab.probe import MACHINES, DeviceFacts, _version_tuple, probe_device
+from edgeq.lab.probe import MACHINES, DeviceFacts, probe_device, runtime_problems
 from edgeq.profiles import DeviceProfile
 from edgeq.transport import DeviceAddress, Transport, open_transport
 
@@ -43,26 +43,20 @@ class Diagnosis:
 
 
 def _runtime_checks(profile: DeviceProfile, facts: DeviceFacts) -> list[Check]:
+    problems = {problem.name: problem for problem in runtime_problems(profile, profile.formats, facts, toolchain_versions())}
+    as_check = {name: Check(name, p.status, p.detail, p.fix) for name, p in problems.items()}
     if profile.runtime == "executor_runner":
-        if facts.native_runner is None:
-            return [Check("executor_runner", "fail", f"no executable runner at {profile.native_runner}",
-                          f"build ExecuTorch's executor_runner with XNNPACK for the device and push it there "
-                          f"(or set runner_binary in {profile.source})")]
-        return [Check("executor_runner", "ok", facts.native_runner)]
-    if facts.python_error:
-        return [Check("python", "fail", facts.python_error,
-                      f"install Python 3 on the device, or set python = \"…\" in the profile ({profile.source})")]
+        return [as_check.get("executor_runner") or Check("executor_runner", "ok", str(facts.native_runner))]
+    if "python" in as_check:
+        return [as_check["python"]]
     checks = [Check("python", "ok", f"Python {facts.python}")]
-    host = toolchain_versions()
-    for package, fmt in (("executorch", "pte"), ("torch", "ptl")):
-        found, exporter = getattr(facts, package), host.get(package)
-        needed = fmt in profile.formats or package == "torch"
-        if found is None:
-            checks.append(Check(package, "fail" if needed else "warn", f"{package} is not installed on the device",
+    for package in ("executorch", "torch"):
+        found = getattr(facts, package)
+        if package in as_check:
+            checks.append(as_check[package])
+        elif found is None:  # the profile's formats do not need it
+            checks.append(Check(package, "warn", f"{package} is not installed on the device",
                                 f"{profile.python} -m pip install {package}"))
-        elif exporter and _version_tuple(found) < _version_tuple(exporter):
-            checks.append(Check(package, "warn", f"{package} {found} on the device is older than the exporter's {exporter}: "
-                                f"new operators may not load", f"{profile.python} -m pip install -U {package}"))
         else:
             checks.append(Check(package, "ok", f"{package} {found}"))
     return checks

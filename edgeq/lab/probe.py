@@ -99,35 +99,56 @@ def probe_device(transport: Transport, profile: DeviceProfile, workdir: str | No
     return facts
 
 
+@dataclass(frozen=True)
+class RuntimeProblem:
+    """Something the device's runtime lacks for the given formats, and the command that fixes it."""
+
+    name: str  # executor_runner | python | torch | executorch
+    status: str  # fail: cannot run | warn: may not run
+    detail: str
+    fix: str
+
+
+def runtime_problems(profile: DeviceProfile, formats: tuple[str, ...], facts: DeviceFacts,
+                     exporter: dict[str, str]) -> list[RuntimeProblem]:
+    """What stops (``fail``) or may stop (``warn``) the device's runner from running ``formats``."""
+    if profile.runtime == "executor_runner":
+        if facts.native_runner is None:
+            return [RuntimeProblem("executor_runner", "fail", f"no executor_runner at {profile.native_runner} on the device",
+                                   "build ExecuTorch's executor_runner with XNNPACK for the device and push it there, "
+                                   f"or set runner_binary in {profile.source}")]
+        return []
+    if facts.python_error:
+        return [RuntimeProblem("python", "fail", facts.python_error,
+                               f"install Python 3 on the device, or set python = \"…\" in {profile.source}")]
+    problems = []
+    for package, needed, purpose in (("executorch", "pte" in formats, "it cannot run .pte artifacts"),
+                                     ("torch", True, "the runner needs it")):
+        found, built = getattr(facts, package), exporter.get(package)
+        if found is None and needed:
+            problems.append(RuntimeProblem(package, "fail", f"the device has no {package}: {purpose}",
+                                           f"{profile.python} -m pip install {package}"))
+        elif found and built and version_tuple(found) < version_tuple(built):
+            problems.append(RuntimeProblem(package, "warn", f"the device's {package} {found} is older than the exporter's "
+                                           f"{built}: artifacts that use newer operators may not load",
+                                           f"{profile.python} -m pip install -U {package}"))
+    return problems
+
+
 def check_compatible(profile: DeviceProfile, fmt: str, facts: DeviceFacts, exporter: dict[str, str]) -> list[str]:
     """Refuse (``ConfigError``) what cannot run on the device; return warnings for what may not."""
     if facts.arch_matches(profile) is False:
         raise ConfigError(f"the device is {facts.machine}, but profile {profile.name!r} says {profile.arch}: "
                           "its artifacts would be built for the wrong target",
                           hint="pick the profile that matches the device (edgeq profiles list), or edgeq doctor --device …")
-    if profile.runtime == "executor_runner":
-        if facts.native_runner is None:
-            raise ConfigError(f"no executor_runner at {profile.native_runner} on the device",
-                              hint="build ExecuTorch's executor_runner with XNNPACK for the device and push it there, "
-                                   f"or set runner_binary in {profile.source}")
-        return []
-    if facts.python_error:
-        raise ConfigError(facts.python_error, hint=f"set python = \"…\" in {profile.source}, or run edgeq doctor")
-    package = "executorch" if fmt == "pte" else "torch"
-    for needed in {package, "torch"}:
-        if getattr(facts, needed) is None:
-            raise ConfigError(f"the device has no {needed}: it cannot run .{fmt} artifacts",
-                              hint=f"on the device: {profile.python} -m pip install {needed}")
-    warnings = []
-    for name in ("torch", "executorch"):
-        found, built = getattr(facts, name), exporter.get(name)
-        if found and built and _version_tuple(found) < _version_tuple(built):
-            warnings.append(f"the device's {name} {found} is older than the exporter's {built}: "
-                            "artifacts that use newer operators may not load")
-    return warnings
+    problems = runtime_problems(profile, (fmt,), facts, exporter)
+    for problem in problems:
+        if problem.status == "fail":
+            raise ConfigError(problem.detail, hint=problem.fix)
+    return [problem.detail for problem in problems]
 
 
-def _version_tuple(text: str | None) -> tuple[int, ...]:
+def version_tuple(text: str | None) -> tuple[int, ...]:
     parts = []
     for piece in (text or "").split("+")[0].split("."):
         if not piece.isdigit():
