@@ -25,10 +25,14 @@ class Budget:
         if value is None:
             return False, f"no {self.metric.name} measured"
         drop = self.reference - value
+        within = drop <= self.max_drop + 1e-9
+        shown = format_value(self.metric, drop)
+        if not within and float(shown) <= self.max_drop:
+            shown = f"{drop:.2g}"  # a miss too small for the usual digits must not read as within budget
         unit = f" {self.metric.unit}" if self.metric.unit else ""
-        return drop <= self.max_drop + 1e-9, (
+        return within, (
             f"{self.metric.name} {format_value(self.metric, value)} vs fp32 {format_value(self.metric, self.reference)} "
-            f"(drop {format_value(self.metric, drop)}{unit}, budget {self.max_drop:g})")
+            f"(drop {shown}{unit}, budget {self.max_drop:g})")
 
 
 @dataclass(frozen=True)

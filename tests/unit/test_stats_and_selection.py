@@ -70,3 +70,9 @@ def test_a_smaller_candidate_more_than_five_percent_slower_does_not_win():
     variant, _ = choose([_candidate("fp32", 3.0, 400), _candidate("int8-a", 1.0, 150, 99.0, spread=0.3),
                          _candidate("int8-b", 1.08, 100, 99.0, spread=0.3)])
     assert variant == "int8-a"
+
+
+def test_a_miss_smaller_than_the_shown_digits_still_reads_as_a_miss():
+    budget = Budget(METRICS["cosine"], max_drop=0.0, reference=1.0, enforced=True)
+    within, why = budget.judge(1.0 - 3e-7)
+    assert not within and "drop 3e-07" in why
