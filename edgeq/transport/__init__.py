@@ -1,4 +1,8 @@
-"""Transports: how edgeq reaches a device. Every one offers the same verbs (see ``base.Transport``)."""
+"""Transports: how edgeq reaches a device. Every one offers the same verbs (see ``base.Transport``).
+
+The SSH and adb transports are imported when a device needs them (paramiko is slow to import); the
+rest is light, so the CLI can parse a ``DeviceAddress`` without loading either.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,11 @@
-"""The adb transport: an Android device reached through the ``adb`` client, driven as a subprocess.
+"""The adb transport: an Android device, or a Linux board running ``adbd``, reached through the ``adb`` client.
 
 Why a subprocess and not a Python adb library: the user's ``adb`` already owns the USB devices, the RSA key
 the phone trusted, and the server every other tool talks to. Every call names the device (``-s SERIAL``).
+
+- **Which device.** ``connect`` asks the device once what it is (``os``): ``android`` when ``getprop`` is on
+  its ``PATH`` or ``/system/build.prop`` exists, else ``linux`` (Yocto, Buildroot, Debian boards with
+  ``adbd``). Only Android has ``sys.boot_completed``, so only Android is refused while it is still booting.
 
 - **Exit codes.** Devices with ``shell_v2`` (Android 7+) return the command's exit code through
   ``adb shell``; older ones do not, so the command is followed by ``printf '\\n__EDGEQ_EXIT__%d\\n' "$?"``
@@ -9,10 +13,12 @@ the phone trusted, and the server every other tool talks to. Every call names th
 - **Timeouts.** Every command first prints its shell's pid (``__EDGEQ_PID__``); adbd runs it in its own
   session, so on a timeout the local client is killed and then the remote process group.
 - **Files.** A push lands on a temporary name beside the target, its SHA-256 is checked on the device
-  (toybox ``sha256sum``) and only then renamed; a pull lands on a local temporary name, is checked, then
-  ``os.replace``-d. A failure removes the temporary file and raises ``TransferError``.
-- **Paths.** ``~`` means ``/data/local/tmp``: the shell user's one writable folder on a stock phone (its
-  ``$HOME`` is ``/``). edgeq's work dir on Android is ``/data/local/tmp/edgeq`` (``DEFAULT_WORKDIR``).
+  (``sha256sum``: toybox on Android, coreutils or busybox on Linux) and only then renamed; a pull lands on
+  a local temporary name, is checked, then ``os.replace``-d. A failure removes the temporary file and
+  raises ``TransferError``.
+- **Paths.** On Android ``~`` means ``/data/local/tmp``: the shell user's one writable folder on a stock
+  phone (its ``$HOME`` is ``/``), and edgeq's work dir there is ``/data/local/tmp/edgeq`` (``DEFAULT_WORKDIR``).
+  On Linux ``~`` is the shell's ``$HOME``, asked once, as over SSH; ``/data/local/tmp`` rarely exists there.
 - **The client.** ``EDGEQ_ADB`` names the binary, else ``adb`` on ``PATH``. The server is the one adb
   itself picks (``ADB_SERVER_SOCKET``), or the address option ``server`` (``tcp:HOST:PORT``).
 """
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 import re
 import secrets
 import shlex
@@ -31,14 +38,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edgeq.errors import AuthError, CommandTimeout, ConfigError, ConnectError, TransferError, TransportError
-from edgeq.export.manifest import file_sha256
+from edgeq.digest import file_sha256
 from edgeq.transport.address import DeviceAddress
 from edgeq.transport.base import CommandResult, Transport, verified_download
 
 log = logging.getLogger(__name__)
 
-HOME = "/data/local/tmp"
-DEFAULT_WORKDIR = "/data/local/tmp/edgeq"
+HOME = "/data/local/tmp"  # ~ on Android
+DEFAULT_WORKDIR = "/data/local/tmp/edgeq"  # edgeq's work dir on Android
+OS_KINDS = ("android", "linux")
 INSTALL_HINT = "install it with `sudo apt-get install -y adb` (Debian/Ubuntu), or set EDGEQ_ADB=/path/to/adb"
 
 _PID_MARK = "__EDGEQ_PID__"
@@ -49,12 +57,16 @@ _TRANSIENT_STATES = ("offline", "connecting", "authorizing")
 _OTHER_MODES = ("bootloader", "recovery", "sideload", "rescue", "host")
 _SERVICE_TIMEOUT_S = 60.0  # state queries, checksums, renames: small commands that only hang on a sick device
 _KILL_TIMEOUT_S = 10.0
+_TOOLS = {"android": "toybox, Android 8+", "linux": "coreutils or busybox"}
 
 # sh -c scripts with their arguments as $1.. (quoted like any argument): no path is ever pasted into code
 _SHA256 = 'if [ -f "$1" ]; then sha256sum < "$1"; else exit 91; fi'
 _VERIFY_AND_RENAME = ('h=$(sha256sum < "$1") || { rm -f "$1"; exit 90; }; h=${h%% *}; '
                       'if [ "$h" != "$3" ]; then rm -f "$1"; echo "$h"; exit 91; fi; '
                       'mv -f "$1" "$2" || { rm -f "$1"; exit 92; }')
+# what the device is (Android has getprop; a Linux board with adbd has not), then the shell's $HOME
+_IDENTIFY = ('if command -v getprop >/dev/null 2>&1 || [ -f /system/build.prop ]; then echo android; '
+             'else echo linux; fi; printf "%s\\n" "$HOME"')
 
 
 def find_adb() -> str:
@@ -71,7 +83,10 @@ def find_adb() -> str:
 
 
 class ADBTransport(Transport):
-    """One Android device through the ``adb`` client; build it with ``connect`` so its state is checked."""
+    """One device through the ``adb`` client; build it with ``connect`` so its state is checked.
+
+    ``os`` is ``"android"`` or ``"linux"`` once the device was asked (``connect`` does; else the first ``~``).
+    """
 
     name = "adb"
 
@@ -82,6 +97,8 @@ class ADBTransport(Transport):
         self.shell_v2 = shell_v2
         self.transfer_timeout_s = transfer_timeout_s
         self._env = dict(os.environ, ADB_SERVER_SOCKET=server) if server else None
+        self.os: str | None = None
+        self._home: str | None = None  # the shell's $HOME, as the device reported it
 
     @classmethod
     def connect(cls, address: DeviceAddress, *, offline_grace_s: float = 3.0) -> ADBTransport:
@@ -163,7 +180,7 @@ class ADBTransport(Transport):
         if check.returncode != 0:
             raise TransferError(f"cannot verify and rename {remote} on {self.serial} (exit {check.returncode}): "
                                 f"{_last_line(check.stderr or check.stdout)}",
-                                hint="the device needs `sha256sum` and `mv` (toybox, Android 8+)")
+                                hint=f"the device needs `sha256sum` and `mv` ({self._tools})")
 
     def pull(self, remote: str, local: Path) -> None:
         remote, local = self.expand(remote), Path(local)
@@ -187,12 +204,26 @@ class ADBTransport(Transport):
         if result.returncode != 0 or not re.fullmatch(r"[0-9a-f]{64}", digest):
             reason = _last_line(result.stderr or result.stdout)
             raise TransferError(f"cannot checksum {remote} on {self.serial}: {reason}",
-                                hint="the device needs `sha256sum` (toybox, Android 8+)")
+                                hint=f"the device needs `sha256sum` ({self._tools})")
         return digest
 
     def expand(self, path: str) -> str:
-        """``~`` is ``/data/local/tmp``, the one folder the shell user can write on a stock phone."""
-        return HOME + path[1:] if path == "~" or path.startswith("~/") else path
+        """``~`` is ``/data/local/tmp`` on Android (the one folder the shell user can write), ``$HOME`` on Linux."""
+        if path != "~" and not path.startswith("~/"):
+            return path
+        if self.os is None:
+            self._identify()
+        if self.os == "android":
+            return HOME + path[1:]
+        if not self._home or not self._home.startswith("/"):
+            raise TransportError(f"device {self.serial} reports no usable home directory ({self._home!r})",
+                                 hint="use an absolute workdir in the profile, or set HOME for adbd on the device")
+        return self._home if path == "~" else posixpath.join(self._home, path[2:])
+
+    @property
+    def _tools(self) -> str:
+        """Where the device's shell tools come from, for hints."""
+        return _TOOLS.get(self.os or "", "toybox on Android 8+, coreutils or busybox on Linux")
 
     # -- device state -----------------------------------------------------------------------------------
     def state(self) -> str:
@@ -225,11 +256,25 @@ class ADBTransport(Transport):
             raise self._state_error(state)
         features = self._adb("features", timeout_s=_SERVICE_TIMEOUT_S)
         self.shell_v2 = "shell_v2" in features.stdout.split()
+        if self._identify() != "android":
+            return  # a Linux board has no boot property: adbd answering is all there is to wait for
         booted = self.run(["getprop", "sys.boot_completed"], timeout_s=_SERVICE_TIMEOUT_S, check=False)
         if booted.stdout.strip() != "1":
             raise ConnectError(f"device {self.serial} is still booting (sys.boot_completed is not 1)",
                                hint=f"wait until it has booted, e.g. adb -s {self.serial} wait-for-device shell "
                                     "'while [ \"$(getprop sys.boot_completed)\" != 1 ]; do sleep 1; done'")
+
+    def _identify(self) -> str:
+        """Ask the device once whether it is Android or plain Linux, and its shell's ``$HOME``."""
+        result = self.run(["sh", "-c", _IDENTIFY], timeout_s=_SERVICE_TIMEOUT_S, check=False)
+        kind, _, home = result.stdout.partition("\n")
+        if result.returncode != 0 or kind.strip() not in OS_KINDS:
+            raise TransportError(f"cannot tell what device {self.serial} runs: "
+                                 f"{_last_line(result.stderr or result.stdout) or f'exit {result.returncode}'}",
+                                 hint=f"check that `adb -s {self.serial} shell` gives a POSIX shell")
+        self.os, self._home = kind.strip(), home.rstrip("\r\n") or None
+        log.info("adb device %s runs %s (HOME=%s)", self.serial, self.os, self._home)
+        return self.os
 
     def _state_error(self, state: str) -> TransportError:
         serial = self.serial

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgeq.errors import CommandFailed, TransferError
-from edgeq.export.manifest import file_sha256
+from edgeq.digest import file_sha256
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edgeq.errors import CommandTimeout, TransferError, TransportError
-from edgeq.export.manifest import file_sha256
+from edgeq.digest import file_sha256
 from edgeq.transport.base import CommandResult, Transport, verified_download
 
 

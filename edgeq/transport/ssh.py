@@ -8,6 +8,9 @@ Safety first, because the device is somebody's machine and the numbers must be h
   output works; a command that outlives its timeout has its whole process group killed on the device.
 * A push goes to a temporary name beside the target, is verified by SHA-256 on the device, then renamed
   atomically: the final path holds a complete, verified file or nothing.
+* Files move over SFTP when the server offers it. Many boards' Dropbear and hardened OpenSSH servers do
+  not: then they are streamed through ``cat`` on an exec channel, with the same temporary name, SHA-256
+  check, rename and cleanup. Which one a connection uses is probed once per connection (``transfer_method``).
 
 paramiko's exceptions become edgeq's ``TransportError`` children here and nowhere else.
 """
@@ -26,6 +29,7 @@ import socket
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import paramiko
 
@@ -33,7 +37,7 @@ from edgeq.errors import (
     AuthError, CommandTimeout, ConfigError, ConnectError, EdgeqError, InternalError, TransferError, TransportError,
     summarize,
 )
-from edgeq.export.manifest import file_sha256
+from edgeq.digest import file_sha256
 from edgeq.transport.address import DeviceAddress
 from edgeq.transport.base import CommandResult, Transport, verified_download
 
@@ -47,6 +51,7 @@ HASH_TIMEOUT_S = 600.0  # SHA-256 of a large artifact on a slow board
 KILL_GRACE_S = 2.0  # between SIGTERM and SIGKILL for a timed-out command's process group
 
 _CHUNK = 1 << 16
+_METHODS = ("auto", "sftp", "exec")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _PAYLOAD_ERRORS = (paramiko.SSHException, paramiko.SFTPError, OSError, EOFError)
 
@@ -86,9 +91,13 @@ class SSHTransport(Transport):
     name = "ssh"
 
     def __init__(self, address: DeviceAddress, *, connect_timeout_s: float = CONNECT_TIMEOUT_S,
-                 keepalive_s: float = KEEPALIVE_S, idle_timeout_s: float = IDLE_TIMEOUT_S) -> None:
+                 keepalive_s: float = KEEPALIVE_S, idle_timeout_s: float = IDLE_TIMEOUT_S,
+                 transfer: str = "auto") -> None:
+        """``transfer``: ``"sftp"``, ``"exec"`` (``cat`` over an exec channel), or ``"auto"``: SFTP when offered."""
         if address.kind != "ssh" or not address.host:
             raise ConfigError(f"device {address} is not an ssh:// address", hint="write it as ssh://user@host[:port]")
+        if transfer not in _METHODS:
+            raise ConfigError(f"unknown SSH transfer method {transfer!r}", hint=f"use one of {', '.join(_METHODS)}")
         self.address = address
         self.user = address.user or getpass.getuser()
         self.port = address.port or 22
@@ -96,14 +105,16 @@ class SSHTransport(Transport):
         self.connect_timeout_s = connect_timeout_s
         self.keepalive_s = keepalive_s
         self.idle_timeout_s = idle_timeout_s
+        self.transfer = transfer
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
+        self._method: str | None = None  # "sftp" or "exec" once this connection was probed
         self._home: str | None = None
         self._closed = False
         self._stale: set[str] = set()  # temporaries an interrupted push could not remove; removed on reconnect
 
     @classmethod
-    def connect(cls, address: DeviceAddress, **settings: float) -> SSHTransport:
+    def connect(cls, address: DeviceAddress, **settings: float | str) -> SSHTransport:
         """Connect now, so an unreachable device, a refused key or a bad login surface before any work."""
         transport = cls(address, **settings)
         transport._session()
@@ -204,23 +215,32 @@ class SSHTransport(Transport):
             raise TransferError(f"cannot create {parent} on {self.label}: {made.stderr.strip()[-300:]}")
         temporary = posixpath.join(parent, f".{name[:200]}.edgeq-tmp-{secrets.token_hex(4)}")
         try:
-            sftp = self._sftp_client()
+            sftp = self._sftp_or_exec()
             with local.open("rb") as handle:
-                sftp.putfo(handle, temporary, confirm=False)
+                if sftp is not None:
+                    sftp.putfo(handle, temporary, confirm=False)
+                else:
+                    self._exec_upload(handle, temporary)
             arrived = self.sha256(temporary)
             if arrived != expected:
                 raise TransferError(f"{local.name} arrived corrupted at {self.label}:{target} "
                                     f"(sha256 {arrived or 'missing'} on the device, {expected} here); nothing was kept",
                                     hint="retry; if it persists, check the device's disk and memory")
-            sftp.posix_rename(temporary, target)
+            if sftp is not None:
+                sftp.posix_rename(temporary, target)
+            else:
+                moved = self.run(["mv", "-f", "--", temporary, target], timeout_s=HOUSEKEEPING_TIMEOUT_S, check=False)
+                if not moved.ok:
+                    raise TransferError(f"cannot rename the pushed {local.name} to {target} on {self.label}: "
+                                        f"{moved.stderr.strip()[-300:]}; nothing was kept")
         except EdgeqError:
             self._discard(temporary)
             raise
         except _PAYLOAD_ERRORS as exc:
             self._discard(temporary)
-            raise TransferError(f"push of {local.name} to {self.label}:{target} failed: {summarize(exc)}",
+            raise TransferError(f"push of {local.name} to {self.label}:{target} failed: {self._why(exc)}",
                                 hint="nothing was written at the target; retry once the device is reachable") from exc
-        log.debug("pushed %s to %s:%s (sha256 %s)", local, self.label, target, expected)
+        log.debug("pushed %s to %s:%s over %s (sha256 %s)", local, self.label, target, self._method, expected)
 
     def pull(self, remote: str, local: Path) -> None:
         source = self.expand(remote)
@@ -229,10 +249,90 @@ class SSHTransport(Transport):
         if expected is None:
             raise TransferError(f"{self.label}:{source} does not exist")
         try:
+            sftp = self._sftp_or_exec()
             with verified_download(local, expected, f"{self.label}:{source}") as temporary, temporary.open("wb") as handle:
-                self._sftp_client().getfo(source, handle)
+                if sftp is not None:
+                    sftp.getfo(source, handle)
+                else:
+                    self._exec_download(source, handle)
         except _PAYLOAD_ERRORS as exc:
-            raise TransferError(f"pull of {self.label}:{source} to {local} failed: {summarize(exc)}") from exc
+            raise TransferError(f"pull of {self.label}:{source} to {local} failed: {self._why(exc)}") from exc
+        log.debug("pulled %s:%s to %s over %s", self.label, source, local, self._method)
+
+    def _why(self, exc: BaseException) -> str:
+        """Why a transfer failed, in words: a socket timeout says nothing by itself."""
+        if isinstance(exc, TimeoutError):  # socket.timeout, raised by a channel's settimeout
+            return f"no data moved for {self.idle_timeout_s:g} s"
+        return summarize(exc)
+
+    @property
+    def transfer_method(self) -> str:
+        """How files move on this connection: ``"sftp"``, or ``"exec"`` (``cat`` over an exec channel).
+
+        Connects and probes for SFTP when that was not done yet on this connection.
+        """
+        self._sftp_or_exec()
+        if self._method is None:
+            raise InternalError("the transfer method was not decided")
+        return self._method
+
+    def _exec_upload(self, handle: BinaryIO, temporary: str) -> None:
+        """Write ``handle``'s bytes to ``temporary`` with ``cat`` on the device: the upload without SFTP."""
+        command = shlex.join(["sh", "-c", 'cat > "$1"', "edgeq-push", temporary])
+        channel = self._open_channel(command, what="cat")
+        try:
+            channel.settimeout(self.idle_timeout_s)
+            try:
+                self._send_file(handle, channel)
+                channel.shutdown_write()
+            except _PAYLOAD_ERRORS:
+                if channel.exit_status_ready() and channel.recv_exit_status() > 0:
+                    self._check_cat(channel, f"writing {temporary}", hint="is the device's disk full?")  # says why
+                self._settle(channel)
+                raise
+            self._check_cat(channel, f"writing {temporary}", hint="is the device's disk full?")
+        finally:
+            channel.close()
+
+    def _send_file(self, handle: BinaryIO, channel: paramiko.Channel) -> None:
+        """Send the file's bytes as the command's stdin; a window that stays shut for the idle timeout raises."""
+        while chunk := handle.read(_CHUNK):
+            channel.sendall(chunk)
+
+    def _exec_download(self, source: str, handle: BinaryIO) -> None:
+        """Copy ``source`` into ``handle`` with ``cat`` on the device: the download without SFTP."""
+        channel = self._open_channel(shlex.join(["cat", "--", source]), what="cat")
+        try:
+            channel.settimeout(self.idle_timeout_s)
+            while chunk := channel.recv(_CHUNK):  # b"" is the end of the file; silence past the timeout raises
+                handle.write(chunk)
+            self._check_cat(channel, f"reading {source}")
+        finally:
+            channel.close()
+
+    def _check_cat(self, channel: paramiko.Channel, what: str, *, hint: str | None = None) -> None:
+        """Wait (within the idle timeout) for a transfer's ``cat`` to exit; anything but 0 is a TransferError."""
+        err = bytearray()
+        if not self._drain(channel, bytearray(), err, time.monotonic() + self.idle_timeout_s) \
+                or not channel.status_event.wait(self.idle_timeout_s):
+            raise TransferError(f"{what} on {self.label} stalled: cat did not finish within {self.idle_timeout_s:g} s")
+        status = channel.recv_exit_status()
+        if status == -1 and not self._alive():
+            raise ConnectError(f"lost the connection to {self.label} while {what}")
+        if status != 0:
+            tail = err.decode("utf-8", "replace").strip()[-300:]
+            raise TransferError(f"{what} on {self.label} failed (exit {status}): {tail or 'no message'}",
+                                hint=f"{hint + ' ' if hint else ''}nothing was kept at the target")
+
+    def _settle(self, channel: paramiko.Channel) -> None:
+        """After a failed upload: end the command's stdin and give it a moment to exit, so that the temporary
+        it may still be creating exists before ``_discard`` removes it."""
+        try:
+            if self._alive():
+                channel.shutdown_write()
+                channel.status_event.wait(KILL_GRACE_S)
+        except _PAYLOAD_ERRORS as exc:
+            log.debug("ending an interrupted upload on %s: %s", self.label, summarize(exc))
 
     def sha256(self, remote: str) -> str | None:
         path = self.expand(remote)
@@ -282,17 +382,35 @@ class SSHTransport(Transport):
             raise InternalError("paramiko connected without a transport")
         return session
 
-    def _sftp_client(self) -> paramiko.SFTPClient:
+    def _sftp_or_exec(self) -> paramiko.SFTPClient | None:
+        """This connection's SFTP client, or None when files go through exec channels (no SFTP, or forced)."""
         session = self._session()
-        if self._sftp is None or self._sftp.get_channel() is None or self._sftp.get_channel().closed:
-            try:
-                self._sftp = paramiko.SFTPClient.from_transport(session)
-            except _PAYLOAD_ERRORS as exc:
+        if self.transfer == "exec" or self._method == "exec":
+            self._method = "exec"
+            return None
+        if self._sftp is not None and self._sftp.get_channel() is not None and not self._sftp.get_channel().closed:
+            return self._sftp
+        self._sftp = channel = None
+        try:
+            channel = session.open_session(timeout=self.connect_timeout_s)
+            channel.settimeout(self.idle_timeout_s)
+            channel.invoke_subsystem("sftp")  # refused by a server without the subsystem (OpenSSH)...
+            self._sftp = paramiko.SFTPClient(channel)  # ...or accepted, then closed (Dropbear, no sftp-server)
+        except _PAYLOAD_ERRORS as exc:
+            if channel is not None:
+                channel.close()
+            if not self._alive():
+                raise ConnectError(f"lost the connection to {self.label} while opening SFTP: {summarize(exc)}") from exc
+            if self.transfer == "sftp":
                 raise ConnectError(f"{self.label} offers no SFTP: {summarize(exc)}",
-                                   hint="enable the sftp subsystem in the device's sshd_config") from exc
-            if self._sftp is None:
-                raise ConnectError(f"{self.label} refused an SFTP session")
-            self._sftp.get_channel().settimeout(self.idle_timeout_s)
+                                   hint="enable the sftp subsystem in the device's sshd_config, "
+                                        "or let edgeq stream files through exec channels (transfer='auto')") from exc
+            log.info("%s offers no SFTP (%s); files go through cat on exec channels", self.label, summarize(exc))
+            self._method = "exec"
+            return None
+        if self._method is None:
+            log.debug("%s: files go over SFTP", self.label)
+        self._method = "sftp"
         return self._sftp
 
     def _connect(self) -> paramiko.SSHClient:
@@ -372,6 +490,7 @@ class SSHTransport(Transport):
         """Forget the connection (closing what is left of it)."""
         sftp, client = self._sftp, self._client
         self._sftp = self._client = None
+        self._method = None  # the next connection may be to another server: probe again
         for thing in (sftp, client):
             if thing is not None:
                 try:
@@ -381,14 +500,14 @@ class SSHTransport(Transport):
 
     def _discard(self, temporary: str) -> None:
         """Remove a push's temporary; remember it for the next connection when this one is gone."""
-        try:
-            if self._sftp is not None and self._alive():
-                self._sftp.remove(temporary)
-                return
-        except FileNotFoundError:
-            return
-        except _PAYLOAD_ERRORS as exc:
-            log.debug("removing %s on %s: %s", temporary, self.label, summarize(exc))
+        if self._alive():
+            try:
+                removed = self.run(["rm", "-f", "--", temporary], timeout_s=HOUSEKEEPING_TIMEOUT_S, check=False)
+                if removed.ok:
+                    return
+                log.debug("removing %s on %s: %s", temporary, self.label, removed.stderr.strip())
+            except TransportError as exc:
+                log.debug("removing %s on %s: %s", temporary, self.label, summarize(exc))
         self._stale.add(temporary)
 
     def _remove_stale(self) -> None:

@@ -88,6 +88,15 @@ def test_commands_see_data_local_tmp_as_the_device_folder(adb_server, adb_device
     assert result.stdout == "on the device\n29\n"
 
 
+def test_linux_board_has_no_getprop_and_its_home_is_the_device_folder(adb_server, adb_devices, tmp_path):
+    board = adb_devices(system="linux")
+    (board.root / "note.txt").write_text("on the board\n")
+    result = adb_server.adb("-s", board.serial, "shell", 'command -v getprop; echo "$HOME"; cat /home/edgeq/note.txt')
+    assert result.stdout == "/home/edgeq\non the board\n"
+    push = adb_server.adb("-s", board.serial, "push", str(board.root / "note.txt"), "/home/edgeq/a/note.txt")
+    assert push.returncode == 0 and (board.root / "a/note.txt").read_text() == "on the board\n"
+
+
 def test_sync_push_makes_folders_and_pull_returns_the_bytes(adb_server, adb_device, tmp_path):
     local = tmp_path / "blob"
     local.write_bytes(bytes(range(256)) * 1000)

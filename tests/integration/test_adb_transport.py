@@ -6,7 +6,7 @@ import time
 
 import pytest
 from adb_device import AdbDevice
-from adb_fixtures import adb_address
+from adb_fixtures import adb_address, adb_linux_transport  # noqa: F401 -- a fixture
 
 from edgeq.errors import AuthError, CommandFailed, CommandTimeout, ConfigError, ConnectError, TransferError
 from edgeq.transport import open_transport
@@ -91,6 +91,7 @@ def test_file_names_with_spaces_quotes_and_semicolons_are_not_injected(adb_trans
 
 
 def test_tilde_means_the_shell_users_writable_folder(adb_transport):
+    assert adb_transport.os == "android"
     assert adb_transport.expand("~") == "/data/local/tmp"
     assert adb_transport.expand("~/.cache/edgeq") == "/data/local/tmp/.cache/edgeq"
     assert adb_transport.expand("/sdcard/x") == "/sdcard/x"
@@ -144,8 +145,46 @@ def test_unknown_serial_is_a_connect_error(adb_server):
 
 
 def test_booting_device_is_a_connect_error(adb_server, adb_devices):
-    with pytest.raises(ConnectError, match="still booting"):
+    with pytest.raises(ConnectError, match="still booting") as caught:
         _connect(adb_server, adb_devices(booted=False))
+    assert "getprop sys.boot_completed" in caught.value.hint
+
+
+@pytest.mark.parametrize("shell_v2", [True, False], ids=["shell_v2", "old-adbd"])
+def test_linux_board_without_getprop_connects_as_linux(adb_server, adb_devices, shell_v2):
+    transport = _connect(adb_server, adb_devices(system="linux", shell_v2=shell_v2))
+    assert (transport.os, transport.shell_v2) == ("linux", shell_v2)
+    assert transport.run(["sh", "-c", "command -v getprop"], check=False).returncode != 0
+    assert transport.run(["echo", "hi"]).stdout == "hi\n"
+
+
+def test_tilde_on_a_linux_board_is_its_shells_home(adb_linux_transport):
+    assert adb_linux_transport.expand("~") == "/home/edgeq"
+    assert adb_linux_transport.expand("~/.cache/edgeq/device") == "/home/edgeq/.cache/edgeq/device"
+    assert adb_linux_transport.expand("/data/local/tmp/x") == "/data/local/tmp/x"
+
+
+def test_tilde_asks_the_device_when_the_transport_was_not_connected(adb_server, adb_devices):
+    device = adb_devices(system="linux")
+    transport = ADBTransport(device.serial, server=adb_server.socket)
+    assert transport.os is None
+    assert transport.expand("~/x") == "/home/edgeq/x" and transport.os == "linux"
+
+
+def test_push_then_pull_round_trips_under_the_home_of_a_linux_board(adb_server, adb_devices, tmp_path):
+    device = adb_devices(system="linux")
+    transport = _connect(adb_server, device)
+    local = tmp_path / NASTY_NAME
+    local.write_bytes(os.urandom(1024 * 1024 + 3))
+    remote = f"~/.cache/edgeq/device/artifacts/{NASTY_NAME}"
+    transport.push(local, remote)
+    digest = hashlib.sha256(local.read_bytes()).hexdigest()
+    assert transport.sha256(remote) == digest
+    assert transport.sha256("~/.cache/edgeq/device/missing") is None
+    back = tmp_path / "back" / "model.pte"
+    transport.pull(remote, back)
+    assert back.read_bytes() == local.read_bytes()
+    assert _files_under(device.root) == [f".cache/edgeq/device/artifacts/{NASTY_NAME}"]
 
 
 @pytest.mark.parametrize("shell_v2", [True, False], ids=["shell_v2", "old-device"])

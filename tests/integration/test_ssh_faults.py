@@ -1,31 +1,35 @@
-"""What the SSH transport does when things go wrong, each fault against a real OpenSSH sshd on loopback.
+"""What the SSH transport does when things go wrong, each fault against a real SSH server on loopback.
 
 The device is this machine, so a test can look at the "device" filesystem directly to check that nothing
 partial was left behind. Faults on the wire (a byte flipped, a transfer cut short, sshd dying mid-upload)
-are injected by tapping the bytes paramiko uploads; the device-side checks that catch them are the real ones.
+are injected by tapping the bytes uploaded, over SFTP or through the exec channel a server without SFTP
+gets; the device-side checks that catch them are the real ones. Transfer faults run against every kind of
+server (``ssh_fixtures.SERVER_KINDS``: OpenSSH with SFTP, OpenSSH without it, Dropbear).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import pwd
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import paramiko
 import pytest
-from sshd import free_port, keygen, process_alive
+from ssh_fixtures import SERVER_KINDS, new_server
+from sshd import SSHServer, descendants, free_port, keygen, process_alive
 
 from edgeq.errors import AuthError, CommandTimeout, ConfigError, ConnectError, TransferError
 from edgeq.transport.ssh import SSHTransport
 
 Tap = Callable[[bytes, int], bytes]  # (chunk, bytes sent before it) -> what actually goes on the wire
+EXEC_KINDS = [kind for kind, method in SERVER_KINDS.items() if method == "exec"]  # servers without SFTP
 
 
 class _TappedReader:
@@ -40,13 +44,31 @@ class _TappedReader:
 
 
 def _tap_uploads(monkeypatch: pytest.MonkeyPatch, tap: Tap) -> None:
-    """Pass the bytes of every SFTP upload through ``tap`` on their way to the device."""
-    original = paramiko.SFTPClient.putfo
+    """Pass the bytes of every upload, over SFTP or through an exec channel, through ``tap`` on their way."""
+    putfo, send_file = paramiko.SFTPClient.putfo, SSHTransport._send_file
 
-    def putfo(self, fl, remotepath, *args, **kwargs):
-        return original(self, _TappedReader(fl, tap), remotepath, *args, **kwargs)
+    def tapped_putfo(self, fl, remotepath, *args, **kwargs):
+        return putfo(self, _TappedReader(fl, tap), remotepath, *args, **kwargs)
 
-    monkeypatch.setattr(paramiko.SFTPClient, "putfo", putfo)
+    def tapped_send_file(self, handle, channel):
+        return send_file(self, _TappedReader(handle, tap), channel)
+
+    monkeypatch.setattr(paramiko.SFTPClient, "putfo", tapped_putfo)
+    monkeypatch.setattr(SSHTransport, "_send_file", tapped_send_file)
+
+
+@pytest.fixture
+def server_of_kind(tmp_path: Path) -> Iterator[Callable[..., SSHServer]]:
+    """``start(kind, **options)``: a started server of the test's own, stopped at the end."""
+    started: list[SSHServer] = []
+
+    def start(kind: str, **options: object) -> SSHServer:
+        started.append(new_server(kind, tmp_path / kind, **options).start())
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 def _wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> bool:
@@ -63,15 +85,19 @@ def _digest(path: Path) -> str:
 # -- the connection dies --------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_push_interrupted_by_a_crashed_sshd_leaves_nothing_and_a_retry_succeeds(fresh_sshd, tmp_path, monkeypatch):
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+def test_push_interrupted_by_a_crashed_server_leaves_nothing_and_a_retry_succeeds(server_of_kind, tmp_path,
+                                                                                  monkeypatch, kind):
+    server = server_of_kind(kind)
     local = tmp_path / "big.pte"
     local.write_bytes(os.urandom(50 * 1024 * 1024))
     target = tmp_path / "device" / "artifacts" / "big.pte"
-    transport = SSHTransport.connect(fresh_sshd.address())
+    transport = SSHTransport.connect(server.address())
+    assert transport.transfer_method == SERVER_KINDS[kind]
 
     def crash_after_5_mb(chunk: bytes, sent: int) -> bytes:
-        if sent >= 5 * 1024 * 1024 and fresh_sshd.running:
-            fresh_sshd.kill()
+        if sent >= 5 * 1024 * 1024 and server.running:
+            server.kill()
         return chunk
 
     _tap_uploads(monkeypatch, crash_after_5_mb)
@@ -82,10 +108,11 @@ def test_push_interrupted_by_a_crashed_sshd_leaves_nothing_and_a_retry_succeeds(
     assert all(name.startswith(".big.pte.edgeq-tmp-") for name in os.listdir(target.parent))
 
     monkeypatch.undo()
-    fresh_sshd.restart()
+    server.restart()
     transport.push(local, str(target))
     assert _digest(target) == _digest(local) == transport.sha256(str(target))
     assert os.listdir(target.parent) == ["big.pte"]  # the interrupted push's temporary is gone too
+    assert transport.transfer_method == SERVER_KINDS[kind]  # probed again on the new connection
     transport.close()
 
 
@@ -230,8 +257,8 @@ def test_five_megabytes_of_stdout_and_stderr_come_back_whole(ssh_transport):
 # -- transfers that arrive wrong, names that try to be commands ------------------------------------------
 
 @pytest.mark.parametrize("fault", ["corrupted", "truncated"])
-def test_transfer_that_arrives_wrong_is_refused_and_leaves_nothing(ssh_transport, tmp_path, monkeypatch, fault):
-    transport, root = ssh_transport
+def test_transfer_that_arrives_wrong_is_refused_and_leaves_nothing(any_ssh_transport, tmp_path, monkeypatch, fault):
+    transport, root = any_ssh_transport
     local = tmp_path / "model.pte"
     local.write_bytes(os.urandom(300_000))
     target = Path(root) / "model.pte"
@@ -270,11 +297,11 @@ NASTY_NAMES = [
 
 @pytest.mark.parametrize("pattern", NASTY_NAMES, ids=["spaces", "quotes", "semicolon", "dollar-paren", "backticks",
                                                       "newline-and-metacharacters"])
-def test_file_names_with_shell_syntax_round_trip_and_run_nothing(ssh_transport, tmp_path, pattern):
-    transport, root = ssh_transport
+def test_file_names_with_shell_syntax_round_trip_and_run_nothing(any_ssh_transport, tmp_path, pattern):
+    transport, root = any_ssh_transport
     pwned = tmp_path / "pwned"
     name = pattern.format(pwned=pwned.name)  # relative: an injected `touch` would land in the device's home
-    home_pwned = Path(pwd.getpwuid(os.getuid()).pw_dir) / pwned.name
+    home_pwned = Path(transport.expand("~")) / pwned.name
     folder = f"{root}/dir; touch {pwned}; 'q"  # the parent folder tries too, with an absolute path
     local = tmp_path / "local.pte"
     local.write_bytes(b"payload " * 1000)
@@ -297,16 +324,85 @@ def test_a_device_without_the_file_reports_it_missing_not_a_transport_failure(ss
 
 
 
-def test_a_full_disk_on_the_device_is_a_transfer_error_leaving_nothing(tmp_path):
-    from sshd import SSHServer
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+def test_a_full_disk_on_the_device_is_a_transfer_error_leaving_nothing(server_of_kind, tmp_path, kind):
+    server = server_of_kind(kind, max_file_bytes=1024 * 1024)  # the device has 1 MiB left
+    transport = SSHTransport.connect(server.address())
+    artifact = tmp_path / "model.pte"
+    artifact.write_bytes(os.urandom(3 * 1024 * 1024))
+    remote = tmp_path / "device" / "artifacts" / "model.pte"
+    with pytest.raises(TransferError) as info:
+        transport.push(artifact, str(remote))
+    assert info.value.exit_code == 3 and f"127.0.0.1:{server.port}" in str(info.value)  # names the device
+    assert not remote.exists() and not list(remote.parent.iterdir())  # no partial file, no temporary
+    transport.close()
 
-    with SSHServer(tmp_path / "sshd", max_file_bytes=1024 * 1024) as server:  # the device has 1 MiB left
-        transport = SSHTransport.connect(server.address())
-        artifact = tmp_path / "model.pte"
-        artifact.write_bytes(os.urandom(3 * 1024 * 1024))
-        remote = tmp_path / "device" / "artifacts" / "model.pte"
-        with pytest.raises(TransferError) as info:
-            transport.push(artifact, str(remote))
-        assert info.value.exit_code == 3
-        assert not remote.exists() and not list(remote.parent.iterdir())  # no partial file, no temporary
-        transport.close()
+
+def _stop_cat(server: SSHServer, touching: str) -> list[int]:
+    """SIGSTOP the server's ``cat`` whose arguments or stdin/stdout name ``touching``: a transfer that stalls.
+
+    Only that one: a login shell's start-up files may run a ``cat`` of their own (pyenv does, holding a lock).
+    """
+    stopped = []
+    for pid in descendants(server.process.pid):
+        proc = Path(f"/proc/{pid}")
+        try:
+            argv = [os.fsdecode(arg) for arg in (proc / "cmdline").read_bytes().split(b"\0")]
+            streams = [os.readlink(proc / "fd" / fd) for fd in ("0", "1")]
+        except OSError:
+            continue
+        if argv[0] == "cat" and any(touching in name for name in [*argv[1:], *streams]):
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+    return stopped
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", EXEC_KINDS)
+def test_a_stalled_upload_without_sftp_is_a_transfer_error_after_the_idle_timeout(server_of_kind, tmp_path,
+                                                                                monkeypatch, kind):
+    server = server_of_kind(kind)
+    transport = SSHTransport.connect(server.address(), idle_timeout_s=1.0)
+    local = tmp_path / "model.pte"
+    local.write_bytes(os.urandom(20 * 1024 * 1024))  # far more than the SSH windows and pipes hold
+    target = tmp_path / "device" / "model.pte"
+    stopped: list[int] = []
+
+    def stall_after_1_mb(chunk: bytes, sent: int) -> bytes:
+        if sent >= 1024 * 1024 and not stopped:
+            stopped.extend(_stop_cat(server, ".model.pte.edgeq-tmp-"))
+        return chunk
+
+    _tap_uploads(monkeypatch, stall_after_1_mb)
+    started = time.monotonic()
+    with pytest.raises(TransferError, match=f"127.0.0.1:{server.port}.*no data moved for 1 s"):
+        transport.push(local, str(target))
+    assert stopped and time.monotonic() - started < 30
+    assert os.listdir(target.parent) == []  # the temporary was removed (the stopped cats die with the server)
+    transport.close()
+
+
+@pytest.mark.parametrize("kind", EXEC_KINDS)
+def test_a_stalled_download_without_sftp_is_a_transfer_error_leaving_nothing(server_of_kind, tmp_path, monkeypatch,
+                                                                              kind):
+    server = server_of_kind(kind)
+    transport = SSHTransport.connect(server.address(), idle_timeout_s=1.0)
+    remote = tmp_path / "device" / "outputs.bin"
+    remote.parent.mkdir()
+    remote.write_bytes(os.urandom(20 * 1024 * 1024))
+    local = tmp_path / "here" / "outputs.bin"
+    stopped: list[int] = []
+    recv = paramiko.Channel.recv
+
+    def stall_once_cat_runs(channel, size):
+        if not stopped:
+            stopped.extend(_stop_cat(server, str(remote)))
+        return recv(channel, size)
+
+    monkeypatch.setattr(paramiko.Channel, "recv", stall_once_cat_runs)
+    started = time.monotonic()
+    with pytest.raises(TransferError, match=f"127.0.0.1:{server.port}.*no data moved for 1 s"):
+        transport.pull(str(remote), local)
+    assert stopped and time.monotonic() - started < 30
+    assert os.listdir(local.parent) == []  # no partial download
+    transport.close()

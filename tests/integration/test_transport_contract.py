@@ -1,4 +1,9 @@
-"""The contract every transport passes: local, the public fake, and adb and SSH against real parts on loopback."""
+"""The contract every transport passes: local, the public fake, and adb and SSH against real parts on loopback.
+
+SSH runs it three times: OpenSSH with SFTP, and the exec-channel fallback against OpenSSH without the sftp
+subsystem and against Dropbear. adb runs it twice: an Android device, and a plain Linux board running adbd
+(no ``getprop``, ``~`` is the shell's home).
+"""
 
 import hashlib
 import sys
@@ -15,14 +20,20 @@ def _echo_handler(argv):
     return 3, "", "boom\n"
 
 
-@pytest.fixture(params=["local", "fake", "adb", "ssh"])
+@pytest.fixture(params=["local", "fake", "adb", "adb-linux", "ssh", "ssh-no-sftp", "dropbear"])
 def transport(request, tmp_path):
     if request.param == "local":
         return LocalTransport(), str(tmp_path / "device")
     if request.param == "adb":
         return request.getfixturevalue("adb_contract_transport")  # tests/support/adb_fixtures.py
+    if request.param == "adb-linux":
+        return request.getfixturevalue("adb_linux_contract_transport")
     if request.param == "ssh":
         return request.getfixturevalue("ssh_transport")  # a real sshd on loopback: tests/support/ssh_fixtures.py
+    if request.param == "ssh-no-sftp":
+        return request.getfixturevalue("ssh_no_sftp_transport")
+    if request.param == "dropbear":
+        return request.getfixturevalue("dropbear_transport")
     return FakeTransport(_echo_handler), "/device"
 
 

@@ -11,18 +11,23 @@ What it speaks (AOSP ``packages/modules/adb``: ``protocol.txt``, ``SERVICES.TXT`
   like the pty of an old device, no exit code);
 - ``sync:`` with STAT, STA2, LST2, LIST, SEND (DATA chunks, DONE mtime, then OKAY/FAIL), RECV and QUIT.
 
-**The device's files.** Only the device folder ``/data/local/tmp`` exists: it is mapped to the host folder
-``root``. Sync paths are rewritten (``/data/local/tmp/x`` -> ``root/x``; anything else is refused like an
-unwritable system path). Shell commands run on the host with ``sh -c`` in ``root`` after every occurrence
-of the text ``/data/local/tmp`` in the command was replaced by ``root`` -- simple, and exact for the
-commands edgeq sends; output is not rewritten back. ``getprop`` is a small script first on ``PATH``.
+**What it runs.** ``system="android"`` (the default) is a phone: ``getprop`` is a small script first on
+``PATH``. ``system="linux"`` is an embedded Linux board running ``adbd`` (Yocto, Buildroot, Debian): no
+``getprop`` anywhere on ``PATH`` (host folders that hold one are left out) and ``HOME=/home/edgeq``.
+
+**The device's files.** Only one device folder exists -- ``/data/local/tmp`` on Android, the home
+``/home/edgeq`` on Linux (``prefix``) -- and it is mapped to the host folder ``root``. Sync paths are
+rewritten (``PREFIX/x`` -> ``root/x``; anything else is refused like an unwritable system path). Shell
+commands run on the host with ``sh -c`` in ``root`` after every occurrence of the text ``PREFIX`` in the
+command was replaced by ``root`` -- simple, and exact for the commands edgeq sends; output is not
+rewritten back.
 
 **Faults.** ``auth="never"`` answers CNXN with AUTH tokens and never accepts the key (``adb`` shows
 *unauthorized*; ``authorize()`` is the user tapping *Allow*); ``state="offline"`` swallows CNXN, and
 ``go_offline()`` drops the connection into it so the server's reconnection leaves the device *offline*
 (``adb connect`` to a device offline from the start waits 10 s for the handshake, so prefer
 ``go_offline()``); ``state="hung"`` accepts no new service (every ``adb shell`` hangs);
-``disconnect()`` is pulling the cable; ``booted=False`` makes ``sys.boot_completed`` empty;
+``disconnect()`` is pulling the cable; ``booted=False`` makes ``sys.boot_completed`` empty (Android);
 ``corrupt_push`` flips a byte of every SEND yet answers OKAY; a SEND of more than ``free_bytes`` fails with
 *No space left on device* like a full disk. Like adbd, a command whose client went away keeps running
 (until ``stop()``), so tests can see whether the transport killed it.
@@ -62,11 +67,12 @@ SYNC_DATA_MAX = 64 * 1024
 SHELL_STDIN, SHELL_STDOUT, SHELL_STDERR, SHELL_EXIT, SHELL_CLOSE_STDIN, SHELL_WINDOW = 0, 1, 2, 3, 4, 5
 SHELL_CHUNK = 32 * 1024
 
-DEVICE_PREFIX = "/data/local/tmp"
+DEVICE_PREFIX = "/data/local/tmp"  # the device folder of an Android device
+LINUX_HOME = "/home/edgeq"  # the device folder of a Linux board, and its shell's $HOME
+SYSTEMS = ("android", "linux")
 FEATURES_V2 = ("shell_v2", "cmd", "stat_v2")
 FEATURES_OLD = ("cmd",)
 _SAFE_ROOT = re.compile(r"[A-Za-z0-9_./-]+")
-_PREFIX_IN_COMMAND = re.compile(re.escape(DEVICE_PREFIX) + r"(?![\w.-])")
 
 
 @dataclass(frozen=True)
@@ -137,7 +143,8 @@ class AdbDevice:
 
     def __init__(self, root: Path, *, shell_v2: bool = True, auth: str = "accept", state: str = "online",
                  booted: bool = True, corrupt_push: bool = False, free_bytes: int | None = None,
-                 max_payload: int = MAX_PAYLOAD, props: dict[str, str] | None = None) -> None:
+                 max_payload: int = MAX_PAYLOAD, props: dict[str, str] | None = None,
+                 system: str = "android") -> None:
         root = Path(root).resolve()
         if not _SAFE_ROOT.fullmatch(str(root)):
             raise ValueError(f"device root {root} must be a plain path ([A-Za-z0-9_./-]): it is pasted into commands")
@@ -145,8 +152,13 @@ class AdbDevice:
             raise ValueError(f"auth must be 'accept' or 'never', not {auth!r}")
         if state not in ("online", "offline", "hung"):
             raise ValueError(f"state must be 'online', 'offline' or 'hung', not {state!r}")
+        if system not in SYSTEMS:
+            raise ValueError(f"system must be 'android' or 'linux', not {system!r}")
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
+        self.system = system
+        self.prefix = DEVICE_PREFIX if system == "android" else LINUX_HOME
+        self._prefix_in_command = re.compile(r"(?<![\w.-])" + re.escape(self.prefix) + r"(?![\w.-])")
         self.features = FEATURES_V2 if shell_v2 else FEATURES_OLD
         self.auth = auth
         self.state = state
@@ -173,7 +185,10 @@ class AdbDevice:
     def start(self) -> AdbDevice:
         if self._listener is not None:
             return self
-        self._write_getprop()
+        if self.system == "android":
+            self._write_getprop()
+        elif Path("/system/build.prop").exists():
+            raise RuntimeError("this host has /system/build.prop: an emulated Linux board would look like Android")
         self._listener = socket.create_server(("127.0.0.1", self.port))
         self.port = self._listener.getsockname()[1]
         self._spawn_thread(self._accept_loop, self._listener, name=f"adb-device-{self.port}")
@@ -243,16 +258,16 @@ class AdbDevice:
 
     # -- the device's files ---------------------------------------------------------------------------
     def host_path(self, device_path: str) -> Path:
-        """Where a device path lives on the host; PermissionError outside ``/data/local/tmp``."""
+        """Where a device path lives on the host; PermissionError outside the device folder (``prefix``)."""
         path = posixpath.normpath(device_path)
-        if path == DEVICE_PREFIX:
+        if path == self.prefix:
             return self.root
-        if not path.startswith(DEVICE_PREFIX + "/"):
+        if not path.startswith(self.prefix + "/"):
             raise PermissionError(13, "Permission denied", device_path)
-        return self.root / path[len(DEVICE_PREFIX) + 1:]
+        return self.root / path[len(self.prefix) + 1:]
 
     def host_command(self, command: str) -> str:
-        return _PREFIX_IN_COMMAND.sub(str(self.root), command)
+        return self._prefix_in_command.sub(str(self.root), command)
 
     # -- internals --------------------------------------------------------------------------------------
     def _spawn_thread(self, target: Callable[..., None], *args: object, name: str) -> threading.Thread:
@@ -287,7 +302,12 @@ class AdbDevice:
 
     def spawn(self, command: str, *, merge_stderr: bool) -> subprocess.Popen:
         """Run a device command on the host: ``sh -c`` in the device folder, in its own process group."""
-        env = dict(os.environ, PATH=f"{self._bin}:{os.environ.get('PATH', '/usr/bin:/bin')}")
+        host_path = os.environ.get("PATH", "/usr/bin:/bin")
+        if self.system == "android":
+            env = dict(os.environ, PATH=f"{self._bin}:{host_path}")
+        else:  # a Linux board: no getprop, even if the host has one
+            folders = [f for f in host_path.split(":") if f and not os.access(os.path.join(f, "getprop"), os.X_OK)]
+            env = dict(os.environ, PATH=":".join(folders), HOME=LINUX_HOME)
         proc = subprocess.Popen(["sh", "-c", self.host_command(command)], cwd=self.root, env=env,
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,

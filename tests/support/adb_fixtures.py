@@ -61,3 +61,17 @@ def adb_transport(adb_server: AdbServer, adb_device: AdbDevice) -> Iterator[ADBT
 def adb_contract_transport(adb_transport: ADBTransport) -> tuple[ADBTransport, str]:
     """``(transport, remote_root)`` for the transport contract suite."""
     return adb_transport, "/data/local/tmp/contract"
+
+
+@pytest.fixture
+def adb_linux_transport(adb_server: AdbServer, adb_devices: Callable[..., AdbDevice]) -> Iterator[ADBTransport]:
+    """A transport to an emulated Linux board running adbd: no ``getprop``, ``~`` is its shell's ``$HOME``."""
+    transport = ADBTransport.connect(adb_address(adb_server, adb_devices(system="linux")))
+    yield transport
+    transport.close()
+
+
+@pytest.fixture
+def adb_linux_contract_transport(adb_linux_transport: ADBTransport) -> tuple[ADBTransport, str]:
+    """``(transport, remote_root)`` for the transport contract suite, on a Linux board (under its home)."""
+    return adb_linux_transport, "~/contract"

@@ -21,6 +21,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import IO
 
 from edgeq.transport.address import DeviceAddress
 
@@ -67,11 +68,17 @@ def fingerprint(public_key: Path) -> str:
 class SSHServer:
     """One sshd: ``start``, ``stop`` (graceful), ``kill`` (a crash), ``restart`` (optionally with a new host key)."""
 
+    require = staticmethod(require_sshd)  # the server binary, or an error with the install command
+
     def __init__(self, root: Path, *, port: int | None = None, host_key_type: str = "ed25519",
-                 max_file_bytes: int | None = None) -> None:
-        """``max_file_bytes`` caps every file the server's sessions write (RLIMIT_FSIZE): a disk that fills up."""
-        require_sshd()
+                 max_file_bytes: int | None = None, sftp: bool = True) -> None:
+        """``max_file_bytes`` caps every file the server's sessions write (RLIMIT_FSIZE): a disk that fills up.
+
+        ``sftp=False`` leaves the sftp subsystem out, as hardened servers do: files must go another way.
+        """
+        self.binary = self.require()
         self.max_file_bytes = max_file_bytes
+        self.sftp = sftp
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
@@ -82,7 +89,7 @@ class SSHServer:
         self.host_key = root / "host_key"
         self.client_key = keygen(root / "client_key")
         (root / "authorized_keys").write_text(self.client_key.with_name("client_key.pub").read_text())
-        keygen(self.host_key, host_key_type)
+        self._new_host_key(host_key_type)
         self.known_hosts = root / "known_hosts"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -128,25 +135,34 @@ class SSHServer:
     def start(self) -> SSHServer:
         if self.running:
             return self
-        self._write_config()
-        if os.geteuid() == 0:
-            # sshd running as root insists on its privilege-separation directory (systemd would make it).
-            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(self.config)],
-                                            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                                            preexec_fn=self._limit_file_size if self.max_file_bytes else None)
+            self.process = self._launch(log)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"sshd exited with {self.process.returncode} at start:\n{self.log_tail()}")
+                raise RuntimeError(f"{self.binary.name} exited with {self.process.returncode} at start:\n"
+                                   f"{self.log_tail()}")
             try:
                 with socket.create_connection((HOST, self.port), timeout=0.5):
                     return self
             except OSError:
                 time.sleep(0.02)
         self.kill()
-        raise RuntimeError(f"sshd did not listen on {HOST}:{self.port} in {START_TIMEOUT_S:g} s:\n{self.log_tail()}")
+        raise RuntimeError(f"{self.binary.name} did not listen on {HOST}:{self.port} in {START_TIMEOUT_S:g} s:\n"
+                           f"{self.log_tail()}")
+
+    def _launch(self, log: IO[bytes]) -> subprocess.Popen[bytes]:
+        """The server process, in the foreground, logging to ``log``."""
+        self._write_config()
+        if os.geteuid() == 0:
+            # sshd running as root insists on its privilege-separation directory (systemd would make it).
+            Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
+        return subprocess.Popen([str(self.binary), "-D", "-e", "-f", str(self.config)],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                                preexec_fn=self._limit_file_size if self.max_file_bytes else None)
+
+    def _new_host_key(self, key_type: str) -> None:
+        keygen(self.host_key, key_type)
 
     def _limit_file_size(self) -> None:
         """In the sshd child before exec: writes past the cap fail with EFBIG instead of killing the writer."""
@@ -161,7 +177,7 @@ class SSHServer:
         """Stop listening, then end every connection: the end of a test."""
         if self.process is None:
             return
-        family = _descendants(self.process.pid)
+        family = descendants(self.process.pid)
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -176,7 +192,7 @@ class SSHServer:
         """SIGKILL sshd and every process it started, connections and their commands: a device that crashed."""
         if self.process is None:
             return
-        _kill_all([self.process.pid, *_descendants(self.process.pid)])
+        _kill_all([self.process.pid, *descendants(self.process.pid)])
         self.process.wait()
         self.process = None
 
@@ -184,7 +200,7 @@ class SSHServer:
         """Start again on the same port; ``new_host_key`` (a key type) makes it a device with a new identity."""
         self.stop()
         if new_host_key:
-            keygen(self.host_key, new_host_key)
+            self._new_host_key(new_host_key)
         return self.start()
 
     def log_tail(self, lines: int = 20) -> str:
@@ -213,11 +229,11 @@ class SSHServer:
             "PrintMotd no\n"
             "LogLevel VERBOSE\n"
             "MaxStartups 50\n"
-            "Subsystem sftp internal-sftp\n"
+            + ("Subsystem sftp internal-sftp\n" if self.sftp else "")
         )
 
 
-def _descendants(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
     """Every live process below ``pid`` (sshd's per-connection children, their sessions, their commands)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
