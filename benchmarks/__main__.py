@@ -1,4 +1,5 @@
-"""``python -m benchmarks``: measure, write ``benchmarks/results/latest.json``, render ``docs/benchmarks.md``."""
+"""``python -m benchmarks``: measure, write ``benchmarks/results/latest.json`` (and the CLI's start-up,
+``cli-startup.json``), render ``docs/benchmarks.md``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from benchmarks import cli_startup
 from benchmarks.report import DOC, render
 from benchmarks.run import MODELS, RESULTS, Settings, run, write
 
@@ -30,6 +32,8 @@ def main(models: tuple[str, ...], runs: int, warmup: int, threads: int, processe
     document = run(models or MODELS, Settings(runs=runs, warmup=warmup, threads=threads, processes=processes), console)
     write(document, out)
     console.log(f"wrote {out}")
+    cli_startup.write(cli_startup.measure(cli_startup.edgeq_executable(), 10), 10, cli_startup.RESULTS)
+    console.log(f"timed the CLI's start-up: {cli_startup.RESULTS}")
     doc.write_text(render(document), encoding="utf-8")
     console.log(f"wrote {doc}")
 

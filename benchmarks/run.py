@@ -113,7 +113,7 @@ class _ModelBench:
     def run(self) -> dict[str, Any]:
         started = time.monotonic()
         loaded = load_model(f"zoo:{self.name}")
-        prepared = prepare_for_tracing(loaded.model)
+        prepared = prepare_for_tracing(loaded.model, loaded.keywords)
         scheme, reason = choose_scheme(prepared)
         checks = check_set(loaded)
         reference = reference_outputs(prepared, checks.inputs)

@@ -96,7 +96,7 @@ def inspect_model(source: str | LoadedModel, profile: DeviceProfile, *, scheme: 
     say = progress or (lambda message: None)
     say(f"loading {source if isinstance(source, str) else source.name}")
     loaded = load_model(source) if isinstance(source, str) else source
-    prepared = prepare_for_tracing(loaded.model)
+    prepared = prepare_for_tracing(loaded.model, loaded.keywords)
     if scheme == "auto":
         scheme, _ = choose_scheme(prepared)
     if scheme not in ("static", "dynamic"):

@@ -4,19 +4,22 @@
 without one, ``top1_agreement`` (percent of samples whose argmax matches
 fp32, for classifiers) or ``cosine`` (mean cosine of the outputs against fp32).
 A drop is always "fp32's value minus the candidate's", in the metric's unit.
+
+Importing this module does not import torch: the CLI declares ``--metric`` from ``METRICS``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from edgeq.errors import ConfigError, ModelError, summarize
-from edgeq.models.types import LoadedModel
-from edgeq.numerics import compare_outputs, flatten_outputs
+
+if TYPE_CHECKING:
+    import torch
+
+    from edgeq.models.types import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ def score_outputs(metric: Metric, loaded: LoadedModel, reference: Sequence[Seque
         if loaded.eval_set is None:
             raise ConfigError("accuracy from outputs needs an evaluation set")
         return loaded.eval_set.score(outputs)
+    from edgeq.numerics import compare_outputs
+
     numerics = compare_outputs(reference, outputs)
     return 100.0 * numerics["top1_agreement"] if metric.name == "top1_agreement" else numerics["cosine"]
 
@@ -77,6 +82,10 @@ class Score:
 def score_forward(metric: Metric, loaded: LoadedModel, reference: Sequence[Sequence[torch.Tensor]],
                   samples: Sequence[tuple[Any, ...]], forward: Callable[..., Any]) -> Score:
     """Score a model run in this process (used to rank layers and compare on the host)."""
+    import torch
+
+    from edgeq.numerics import compare_outputs, flatten_outputs
+
     with torch.no_grad():
         outputs = [flatten_outputs(forward(*sample)) for sample in samples]
     cosine = compare_outputs(reference, outputs)["cosine"]
@@ -96,4 +105,5 @@ def reference_value(metric: Metric, fp32_value: float | None) -> float:
 
 
 def format_value(metric: Metric, value: float) -> str:
-    return f"{value:.4f}" if metric.name == "cosine" else f"{value:.2f}"
+    shown = f"{value:.4f}" if metric.name == "cosine" else f"{value:.2f}"
+    return shown[1:] if shown.startswith("-") and float(shown) == 0 else shown  # no "-0.0000" for a rounding-size gain

@@ -21,7 +21,7 @@ from edgeq import metrics
 from edgeq.bench import BenchResult, BenchSpec, Staged, run_bench, stage_file, stage_runner
 from edgeq.bench.native import NativeRunner, native_bench_result
 from edgeq.cache import cache_dir
-from edgeq.errors import BenchError, ConfigError, ModelError, QuantizationError, summarize
+from edgeq.errors import BenchError, ConfigError, EdgeqError, ExportError, ModelError, QuantizationError, summarize
 from edgeq.export import Artifact, ArtifactCache, build_artifact, file_sha256
 from edgeq.export.manifest import toolchain_versions
 from edgeq.inspection import check_samples, sensitivity_ranking
@@ -33,16 +33,30 @@ from edgeq.models.types import Training
 from edgeq.numerics import compare_outputs, flatten_outputs
 from edgeq.profiles import DeviceProfile
 from edgeq.quantize import OBSERVERS, QuantSpec, choose_scheme
-from edgeq.results import DeployResult, RunResult, VariantResult, write_out_dir
+from edgeq.quantize.spec import SCHEME_CHOICES, other_scheme
+from edgeq.results import DeployResult, FailedVariant, RunResult, VariantResult, write_out_dir
 from edgeq.selection import Budget, Candidate, choose
 from edgeq.transport import DeviceAddress, Transport, open_transport
 
 log = logging.getLogger(__name__)
 
-SCHEME_CHOICES = ("auto", "none", "dynamic", "static", "qat")
 _MAX_CHECK_SAMPLES = 512
 _MAX_NATIVE_CHECK_SAMPLES = 128  # the native runner takes one process per sample
 _MIXED_COUNTS = (1, 2, 4)  # how many of the most sensitive layers to keep in float, trial by trial
+_FP32_COSINE_WARN = 0.999  # an fp32 artifact further than this from the eager model changed the model's math
+_BUILD_ERRORS = (QuantizationError, ExportError, ModelError)
+
+
+class _CandidateFailed(Exception):
+    """A candidate failed at ``stage`` with ``error``: recorded as a finding, and the run goes on."""
+
+    def __init__(self, stage: str, error: EdgeqError) -> None:
+        super().__init__(error.message)
+        self.stage, self.error = stage, error
+
+
+def _build_stage(exc: EdgeqError) -> str:
+    return "quantize" if isinstance(exc, QuantizationError) else "export"
 
 
 @dataclass(frozen=True)
@@ -170,17 +184,22 @@ class _Session:
         self.loaded, self.profile, self.options, self.fmt, self.say = loaded, profile, options, fmt, say
         self.target, self.transport, self.workdir = target, target.transport, target.workdir
         self.facts, self.warnings = target.facts, target.warnings
-        self.prepared = prepare_for_tracing(loaded.model)
+        self.prepared = prepare_for_tracing(loaded.model, loaded.keywords)
         self.cache = ArtifactCache(cache_dir() / "artifacts")
         self.bench_spec = BenchSpec(runs=options.runs, warmup=options.warmup,
                                     threads=options.threads or profile.default_threads, timeout_s=options.timeout_s,
                                     min_time_s=options.min_time_s, cpus=profile.cpus)
         self.results: list[VariantResult] = []
+        self.failures: list[FailedVariant] = []
+        self.errors: list[EdgeqError] = []  # the failures' errors, for the message when nothing could be built
         self.search: list[str] = []
+        self.notices: list[str] = []
+        # the format asked for first; the profile's others are tried when a candidate fails in it (unless pinned)
+        self.formats = [fmt] + ([f for f in profile.formats if f != fmt] if options.format is None else [])
 
-    def spec(self, scheme: str, **overrides: Any) -> QuantSpec:
-        return QuantSpec(scheme=scheme, engine=self.profile.engine, format=self.fmt, reduce_range=self.profile.reduce_range,
-                         observer=self.options.observer, **overrides)
+    def spec(self, scheme: str, fmt: str | None = None, **overrides: Any) -> QuantSpec:
+        return QuantSpec(scheme=scheme, engine=self.profile.engine, format=fmt or self.fmt,
+                         reduce_range=self.profile.reduce_range, observer=self.options.observer, **overrides)
 
     def run(self, scratch: Path) -> RunResult:
         loaded = self.loaded
@@ -198,7 +217,7 @@ class _Session:
         self.metric = resolve_metric(self.options.metric, loaded, self.reference)
         self._stage(scratch)
 
-        fp32 = self.measure(self.spec("none"), "float reference")
+        fp32 = self._baseline()
         reference_value = metrics.reference_value(self.metric, fp32.quality)
         enforced = self.options.max_drop is not None
         self.budget = Budget(self.metric, self.metric.default_max_drop if not enforced else float(self.options.max_drop),
@@ -206,16 +225,19 @@ class _Session:
         if self.options.scheme == "auto":
             self._search()
         elif self.options.scheme != "none":
-            self.measure(self.spec(self.options.scheme), f"--scheme {self.options.scheme}")
-        chosen, why = choose([Candidate(r.spec.variant, r.bench.latency, r.artifact.size_bytes, r.within_budget, r.budget_note)
-                              for r in self.results])
+            self._first_that_builds([self.options.scheme], f"--scheme {self.options.scheme}")
+        labels = {self.label(r): r for r in self.results}
+        chosen, why = choose([Candidate(label, r.bench.latency, r.artifact.size_bytes, r.within_budget, r.budget_note)
+                              for label, r in labels.items()])
         governor, temperature = governor_and_temperature(self.transport)
         result = RunResult(model=loaded.name, profile=self.profile, transport=self.transport.name, results=self.results,
-                           chosen={"variant": chosen, "reason": why}, budget=self.budget, search=self.search,
-                           out_dir=self.options.out_dir, address=self.target.name,
+                           chosen={"variant": labels[chosen].spec.variant, "format": labels[chosen].spec.format,
+                                   "reason": why},
+                           budget=self.budget, search=self.search, out_dir=self.options.out_dir, address=self.target.name,
                            conditions={"governor": self.facts.governor, "governor_after": governor,
                                        "temperature_c": self.facts.temperature_c, "temperature_c_after": temperature,
-                                       "free_bytes": self.facts.free_bytes, "warnings": self.warnings})
+                                       "free_bytes": self.facts.free_bytes, "warnings": self.warnings},
+                           failures=self.failures, warnings=self.notices)
         if self.options.out_dir is not None:
             write_out_dir(result, self.options.out_dir)
         return result
@@ -230,13 +252,19 @@ class _Session:
         else:
             scheme = self.options.scheme
         specs = [self.spec("none")] + ([] if scheme == "none" else [self.spec(scheme)])
-        artifacts = []
+        artifacts, failed = [], []
         for spec in specs:
-            artifact, staged = self._build_and_push(spec)
+            try:
+                artifact, staged = self._build_and_push(spec)
+            except _BUILD_ERRORS as exc:
+                if spec.scheme == "none":  # without fp32 there is nothing to deploy
+                    raise
+                failed.append(FailedVariant(spec, _build_stage(exc), exc.message, f"--scheme {self.options.scheme}"))
+                continue
             artifacts.append({"variant": spec.variant, "format": spec.format, "local": str(artifact.path),
                               "remote": staged.path, "sha256": artifact.sha256, "size_bytes": artifact.size_bytes,
                               "pushed": staged.pushed})
-        return DeployResult(self.target.name, self.workdir, runner, artifacts, self.warnings)
+        return DeployResult(self.target.name, self.workdir, runner, artifacts, self.warnings, failed)
 
     def _build_and_push(self, spec: QuantSpec) -> tuple[Artifact, Staged]:
         """The artifact for ``spec`` (from the cache when built before), on the device under its hash."""
@@ -277,10 +305,79 @@ class _Session:
                          check=self.remote_check if check else None, check_out=remote_out if check else None,
                          local_check_out=self.scratch / f"out-{spec.variant}.pt" if check else None)
 
+    def label(self, result: VariantResult | FailedVariant) -> str:
+        """The variant's name, with its format when that is not the float baseline's."""
+        base = self.results[0].spec.format if self.results else self.fmt
+        return result.spec.variant if result.spec.format == base else f"{result.spec.variant} .{result.spec.format}"
+
+    def attempt(self, spec: QuantSpec, reason: str) -> VariantResult | None:
+        """``measure``, with a candidate that cannot be built or run recorded as a finding (None) instead of
+        ending the run. Device and connection failures still end it."""
+        try:
+            return self.measure(spec, reason)
+        except _CandidateFailed as failed:
+            failure = FailedVariant(spec, failed.stage, failed.error.message, reason)
+            log.debug("%s", failure.note, exc_info=failed.error)
+            self.failures.append(failure)
+            self.errors.append(failed.error)
+            self.search.append(failure.note)
+            self.say(failure.note)
+            return None
+
+    def _baseline(self) -> VariantResult:
+        """fp32 in the first format that builds and runs; when none does, the run has nothing to report."""
+        for fmt in self.formats:
+            tried = "" if not self.failures else f" (fp32 {', '.join(f.label for f in self.failures)} failed)"
+            fp32 = self.attempt(self.spec("none", fmt), "float reference" + tried)
+            if fp32 is not None:
+                return fp32
+        first = self.errors[0]
+        tried = " and ".join(f".{fmt}" for fmt in self.formats)
+        hint = first.hint if isinstance(first, ModelError) and first.hint else (
+            "the float model itself fails, so no int8 variant can be built from it; --debug shows each trace")
+        raise type(first)(f"{self.loaded.name}: no variant could be built (fp32 tried as {tried}): "
+                          + "; ".join(f"{f.label} at {f.stage}: {f.error}" for f in self.failures), hint=hint)
+
+    def _candidates(self, schemes: list[str]) -> list[QuantSpec]:
+        """Each scheme in each format, in order; dynamic .pte also through torchao after the PT2E graph."""
+        specs = []
+        for fmt in self.formats:
+            for scheme in schemes:
+                specs.append(self.spec(scheme, fmt))
+                if scheme == "dynamic" and fmt == "pte":
+                    specs.append(self.spec(scheme, fmt, flow="torchao"))
+        return specs
+
+    def _first_that_builds(self, schemes: list[str], reason: str) -> VariantResult | None:
+        """The first candidate of ``schemes`` that builds and runs; each failure is recorded on the way."""
+        for spec in self._candidates(schemes):
+            failed = [f.label for f in self.failures if f.spec.scheme != "none"]
+            why = reason if not failed else f"{reason}; after {', '.join(failed)} failed"
+            if spec.flow == "torchao":
+                why += ": torchao quantize_ on the eager Linear layers before export"
+            result = self.attempt(spec, why)
+            if result is not None:
+                return result
+        self.search.append("no int8 variant could be built: " + ", ".join(
+            f.label for f in self.failures if f.spec.scheme != "none") + " failed; fp32 is what can ship")
+        return None
+
     def measure(self, spec: QuantSpec, reason: str) -> VariantResult:
-        """Build ``spec``'s artifact, run it on the device, and judge it against the budget."""
-        artifact, staged = self._build_and_push(spec)
-        remote_artifact = staged.path
+        """Build ``spec``'s artifact, run it on the device, and judge it against the budget.
+
+        Raises ``_CandidateFailed`` when the candidate cannot be built, or fails or gives wrong-shaped
+        outputs on the device; transport errors pass through.
+        """
+        try:
+            artifact, staged = self._build_and_push(spec)
+        except _BUILD_ERRORS as exc:
+            raise _CandidateFailed(_build_stage(exc), exc) from exc
+        try:
+            return self._run_and_judge(spec, artifact, staged.path, reason)
+        except (BenchError, ModelError) as exc:
+            raise _CandidateFailed("run", exc) from exc
+
+    def _run_and_judge(self, spec: QuantSpec, artifact: Artifact, remote_artifact: str, reason: str) -> VariantResult:
         spec_b = self.bench_spec
         if self.results and self.profile.cooldown_s:
             self.say(f"cooling down {self.profile.cooldown_s:g} s")
@@ -296,9 +393,12 @@ class _Session:
                 bench = dataclasses.replace(again, check_outputs=bench.check_outputs)
         outputs = bench.check_outputs or []
         try:
-            numerics = compare_outputs(self.reference, outputs) if outputs and spec.scheme != "none" else None
+            numerics = compare_outputs(self.reference, outputs) if outputs else None
         except ValueError as exc:
             raise BenchError(f"{spec.variant} .{spec.format} outputs do not match the model's: {exc}") from exc
+        if spec.scheme == "none" and numerics and numerics["cosine"] < _FP32_COSINE_WARN:
+            self.notices.append(f"fp32 .{spec.format} differs from the eager model (cosine {numerics['cosine']:.4f}, "
+                                f"max error {numerics['max_abs_err']:.3g}): the export changed the model's math")
         accuracy = _accuracy(self.loaded, outputs, artifact)
         result = VariantResult(spec, artifact, bench, accuracy, numerics, reason, quality=self._quality(accuracy, outputs),
                                remeasured=remeasured)
@@ -313,32 +413,40 @@ class _Session:
         return metrics.score_outputs(self.metric, self.loaded, self.reference, outputs) if outputs else None
 
     def _search(self) -> None:
-        """Try the expected-fastest scheme; when it misses the budget, keep its worst layers in float, then QAT."""
-        scheme, reason = choose_scheme(self.prepared)
-        first = self.measure(self.spec(scheme), reason)
-        self.search.append(f"{first.spec.variant}: {first.budget_note}")
+        """Try the expected-fastest scheme (the other one, then the other format, when it cannot be built);
+        when it misses the budget, keep its worst layers in float, then QAT."""
+        expected, reason = choose_scheme(self.prepared)
+        first = self._first_that_builds([expected, other_scheme(expected)], reason)
+        if first is None:
+            return
+        scheme, fmt = first.spec.scheme, first.spec.format
+        self.search.append(f"{self.label(first)}: {first.budget_note}")
         if first.within_budget:
             return
         self.say("ranking layers by sensitivity (only one layer int8 at a time)")
         samples = self.check_inputs[:_sensitivity_samples(self.metric)]
-        ranking = sensitivity_ranking(self.loaded, self.prepared, self.spec(scheme), self.metric, samples, self.say)
-        self.search.append("most sensitive layers: " + ", ".join(
-            f"{user_name(layer)} ({metrics.format_value(self.metric, -drop)}, output error {error:.2g})"
-            for layer, drop, error in ranking[:5]))
-        for count in sorted({min(count, len(ranking)) for count in _MIXED_COUNTS}):
+        try:
+            ranking = sensitivity_ranking(self.loaded, self.prepared, self.spec(scheme, fmt), self.metric, samples, self.say)
+        except _BUILD_ERRORS as exc:
+            self.search.append(f"mixed precision not tried: ranking the layers failed: {exc.message}")
+            ranking = []
+        if ranking:
+            self.search.append("most sensitive layers: " + ", ".join(
+                f"{user_name(layer)} ({metrics.format_value(self.metric, -drop)}, output error {error:.2g})"
+                for layer, drop, error in ranking[:5]))
+        for count in sorted({min(count, len(ranking)) for count in _MIXED_COUNTS} - {0}):
             kept = tuple(layer for layer, _, _ in ranking[:count])
-            trial = self.measure(self.spec(scheme, float_layers=kept),
+            trial = self.attempt(dataclasses.replace(first.spec, float_layers=kept),
                                  f"mixed precision: the {count} most sensitive layer(s) stay fp32")
-            self.search.append(f"{trial.spec.variant} (fp32: {', '.join(user_name(k) for k in kept)}): {trial.budget_note}")
+            if trial is None:
+                continue
+            self.search.append(f"{self.label(trial)} (fp32: {', '.join(user_name(k) for k in kept)}): {trial.budget_note}")
             if trial.within_budget:
                 break
         if scheme == "static" and self.options.allow_qat and self.loaded.training is not None:
-            try:
-                trial = self.measure(self.spec("qat"), "quantization-aware training: static int8 missed the budget")
-            except (QuantizationError, ModelError) as exc:  # a failed trial is a finding, not the end of the search
-                self.search.append(f"int8-qat failed: {exc.message}")
-            else:
-                self.search.append(f"{trial.spec.variant}: {trial.budget_note}")
+            trial = self.attempt(self.spec("qat", fmt), "quantization-aware training: static int8 missed the budget")
+            if trial is not None:
+                self.search.append(f"{self.label(trial)}: {trial.budget_note}")
         elif scheme == "static":
             self.search.append("QAT not tried: " + ("--no-qat" if not self.options.allow_qat else "the model brings no training data"))
 

@@ -17,6 +17,22 @@ from edgeq.quantize import QuantSpec
 from edgeq.selection import Budget
 
 
+def _variant_fields(spec: QuantSpec, status: str, scheme_reason: str) -> dict[str, Any]:
+    """What a result row says of the variant itself, measured (``ok``) or ``failed``."""
+    return {
+        "variant": spec.variant,
+        "status": status,
+        "precision": spec.precision,
+        "scheme": spec.scheme,
+        "scheme_reason": scheme_reason,
+        "observer": spec.observer if spec.scheme == "static" else None,
+        "float_layers": [user_name(name) for name in spec.float_layers],
+        "engine": spec.engine,
+        "format": spec.format,
+        "flow": spec.flow,
+    }
+
+
 @dataclass
 class VariantResult:
     spec: QuantSpec
@@ -32,14 +48,7 @@ class VariantResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "variant": self.spec.variant,
-            "precision": self.spec.precision,
-            "scheme": self.spec.scheme,
-            "scheme_reason": self.scheme_reason,
-            "observer": self.spec.observer if self.spec.scheme == "static" else None,
-            "float_layers": [user_name(name) for name in self.spec.float_layers],
-            "engine": self.spec.engine,
-            "format": self.spec.format,
+            **_variant_fields(self.spec, "ok", self.scheme_reason),
             "artifact": str(self.artifact.path),
             "sha256": self.artifact.sha256,
             "size_bytes": self.artifact.size_bytes,
@@ -61,6 +70,39 @@ class VariantResult:
 
 
 @dataclass
+class FailedVariant:
+    """A candidate that could not be built or run: a finding of the run, not its end.
+
+    ``stage`` is where it failed: ``quantize``, ``export`` (torch.export or lowering) or ``run`` (on the device).
+    """
+
+    spec: QuantSpec
+    stage: str
+    error: str
+    scheme_reason: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.spec.variant} .{self.spec.format}"
+
+    @property
+    def note(self) -> str:
+        return f"{self.label} failed at {self.stage}: {self.error}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **_variant_fields(self.spec, "failed", self.scheme_reason),
+            "failed_stage": self.stage,
+            "error": self.error,
+            **{key: None for key in ("artifact", "sha256", "size_bytes", "latency_ms", "load_ms", "first_run_ms",
+                                     "peak_rss_mb", "accuracy", "numerics", "quality", "outputs", "backend")},
+            "within_budget": False,
+            "budget_note": f"failed at {self.stage}: {self.error}",
+            "notes": [],
+        }
+
+
+@dataclass
 class RunResult:
     model: str
     profile: DeviceProfile
@@ -72,19 +114,23 @@ class RunResult:
     out_dir: Path | None
     address: str | None = None  # the device instance, when one was named
     conditions: dict[str, Any] = field(default_factory=dict)  # governor and temperature before/after, warnings
+    failures: list[FailedVariant] = field(default_factory=list)  # candidates that could not be built or run
+    warnings: list[str] = field(default_factory=list)  # what the user should know about the numbers
 
     @property
     def budget_met(self) -> bool:
-        """Some quantized variant met the budget (or none was asked for)."""
+        """Some quantized variant met the budget (or none was tried)."""
         quantized = [r for r in self.results if r.spec.scheme != "none"]
-        return not quantized or any(r.within_budget for r in quantized)
+        if not quantized:
+            return not any(f.spec.scheme != "none" for f in self.failures)
+        return any(r.within_budget for r in quantized)
 
     def to_dict(self) -> dict[str, Any]:
         first = self.results[0].bench
         return {
             "model": self.model,
             "profile": self.profile.name,
-            "results": [r.to_dict() for r in self.results],
+            "results": [r.to_dict() for r in self.results] + [f.to_dict() for f in self.failures],
             "device": {
                 "name": self.address or self.profile.name,
                 "transport": self.transport,
@@ -100,6 +146,7 @@ class RunResult:
                        "fp32_value": self.budget.reference, "enforced": self.budget.enforced, "met": self.budget_met},
             "search": self.search,
             "chosen": self.chosen,
+            "warnings": self.warnings,
         }
 
 
@@ -112,9 +159,12 @@ class DeployResult:
     runner: str
     artifacts: list[dict[str, Any]]
     warnings: list[str]
+    failed: list[FailedVariant] = field(default_factory=list)  # int8 variants that could not be built
 
     def to_dict(self) -> dict[str, Any]:
         return {"device": self.device, "workdir": self.workdir, "runner": self.runner, "artifacts": self.artifacts,
+                "failed": [{"variant": f.spec.variant, "format": f.spec.format, "failed_stage": f.stage, "error": f.error}
+                           for f in self.failed],
                 "warnings": self.warnings}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -11,7 +12,7 @@ from typing import Any, NamedTuple
 from edgeq._resources import resource_dir
 from edgeq.bench.stats import LatencyStats, compare, latency_stats
 from edgeq.errors import BenchError, ConfigError
-from edgeq.export.manifest import file_sha256
+from edgeq.digest import file_sha256
 from edgeq.transport.base import Transport
 
 log = logging.getLogger(__name__)
@@ -102,8 +103,9 @@ def run_bench(transport: Transport, *, python: str, runner: str, artifact: str, 
     report = parse_report(result.stdout, result.stderr)
     if not report.get("ok"):
         error = report.get("error", {})
-        raise BenchError(f"the runner failed on the device: {error.get('type', '?')}: {error.get('message', '')[:300]}",
-                         hint="run with --debug to see the runner's stderr")
+        log.debug("runner stderr:\n%s", result.stderr)
+        raise BenchError(f"the runner failed on the device: {error.get('type', '?')}: {error.get('message', '')[:300]}"
+                         + _runtime_reason(result.stderr), hint="run with --debug to see the runner's stderr")
     if result.returncode != 0:
         raise BenchError(f"the runner exited {result.returncode} after reporting success")
     check_outputs = None
@@ -119,6 +121,22 @@ def run_bench(transport: Transport, *, python: str, runner: str, artifact: str, 
         outputs=list(report.get("outputs", [])), check_outputs=check_outputs,
         latencies_ms=[float(x) for x in report["latencies_ms"]],
     )
+
+
+# ExecuTorch logs a failure where it happens ("[XNNCompiler.cpp:1610] Failed to create static slice node 94 …")
+# and then raises a bare "error: 0x1"; the log line is the reason. cpuinfo's complaints about missing /sys files
+# are logged on every load and say nothing about the model.
+_RUNTIME_LOG = re.compile(r"^\[(?P<where>[\w./-]+\.(?:cpp|h)):\d+\] (?P<what>.*(?:[Ff]ail|[Ee]rror|[Uu]nsupported|[Mm]issing).*)$",
+                          re.MULTILINE)
+_NOT_THE_MODEL = ("cpuinfo",)
+
+
+def _runtime_reason(stderr: str) -> str:
+    """`` (XNNCompiler.cpp: Failed to create …)``: the first failure ExecuTorch logged, or nothing."""
+    for found in _RUNTIME_LOG.finditer(stderr or ""):
+        if not found["where"].startswith(_NOT_THE_MODEL):
+            return f" ({found['where']}: {found['what'].strip()[:200]})"
+    return ""
 
 
 def parse_report(stdout: str, stderr: str = "") -> dict[str, Any]:

@@ -11,6 +11,7 @@ import click
 
 from edgeq.lab import DEFAULT_INVENTORY, resolve_device
 from edgeq.profiles import DeviceProfile, load_profile
+from edgeq.quantize.spec import SCHEME_CHOICES
 from edgeq.transport import DeviceAddress
 
 
@@ -41,4 +42,4 @@ def device_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-__all__ = ["DeviceAddress", "DeviceProfile", "device_options"]
+__all__ = ["SCHEME_CHOICES", "DeviceAddress", "DeviceProfile", "device_options"]

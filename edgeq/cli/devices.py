@@ -6,12 +6,11 @@ import click
 from rich import box
 from rich.table import Table
 
-from edgeq.cli.device import DeviceAddress, DeviceProfile, device_options
+from edgeq.cli.device import SCHEME_CHOICES, DeviceAddress, DeviceProfile, device_options
 from edgeq.cli.output import human_bytes, print_json, stderr, stdout
 from edgeq.errors import ConnectError, GateFailure
-from edgeq.lab.cleanup import clean as clean_device
-from edgeq.lab.doctor import diagnose
-from edgeq.pipeline import SCHEME_CHOICES, RunOptions, deploy as deploy_model
+
+# The library calls are imported inside each command, once its options are parsed: they import torch.
 
 _MARK = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]fail[/]"}
 
@@ -26,6 +25,8 @@ def doctor(profile: DeviceProfile, device: DeviceAddress | None, as_json: bool) 
     failed (warnings allowed), 1 when a check failed, 3 when the device
     cannot be reached.
     """
+    from edgeq.lab.doctor import diagnose
+
     with stderr.status(f"examining {device or profile.name}", spinner="dots"):
         diagnosis = diagnose(profile, device)
     if as_json:
@@ -56,6 +57,8 @@ def doctor(profile: DeviceProfile, device: DeviceAddress | None, as_json: bool) 
 def deploy(model: str, profile: DeviceProfile, device: DeviceAddress | None, scheme: str, fmt: str | None,
            as_json: bool) -> None:
     """Build MODEL's artifacts for a device and push them there, verified by SHA-256; run nothing."""
+    from edgeq.pipeline import RunOptions, deploy as deploy_model
+
     with stderr.status("starting", spinner="dots") as status:
         result = deploy_model(model, profile, RunOptions(scheme=scheme, format=fmt), device=device,
                               progress=lambda message: status.update(message))
@@ -66,6 +69,8 @@ def deploy(model: str, profile: DeviceProfile, device: DeviceAddress | None, sch
         state = "pushed" if artifact["pushed"] else "already there"
         stdout.print(f"{artifact['variant']:<14} {human_bytes(artifact['size_bytes']):>10}  {state:<13}  {artifact['remote']}",
                      soft_wrap=True)
+    for failure in result.failed:
+        stdout.print(f"[red]{failure.label} not deployed:[/] failed at {failure.stage}: {failure.error}", soft_wrap=True)
     stdout.print(f"runner: {result.runner}")
     for warning in result.warnings:
         stdout.print(f"[yellow]warning:[/] {warning}")
@@ -76,6 +81,8 @@ def deploy(model: str, profile: DeviceProfile, device: DeviceAddress | None, sch
 @click.option("--json", "as_json", is_flag=True, help="Print what was removed as JSON on stdout.")
 def clean(profile: DeviceProfile, device: DeviceAddress | None, as_json: bool) -> None:
     """Remove what edgeq left on a device (runner, artifacts, inputs, outputs in its work dir)."""
+    from edgeq.lab.cleanup import clean as clean_device
+
     result = clean_device(profile, device)
     if as_json:
         print_json(result.to_dict())

@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+import importlib
 import math
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich import box
 from rich.table import Table
 
 from edgeq.cli.output import print_json, stderr, stdout
-from edgeq.inspection import DEFAULT_SAMPLES, inspect_model
 from edgeq.metrics import METRICS, format_value
 from edgeq.profiles import load_profile
 from edgeq.quantize import OBSERVERS
-from edgeq.quantize.layer_error import LayerReport
+
+if TYPE_CHECKING:
+    from edgeq.quantize.layer_error import LayerReport
+
+
+class _LibraryDefault:
+    """An option's default read from a library module when first needed (parsing, or this command's
+    ``--help``), so that declaring the option does not import that module (edgeq.inspection imports torch)."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def __call__(self) -> Any:
+        return getattr(importlib.import_module(self.module), self.name)
+
+    def __str__(self) -> str:  # what click shows as the default in --help
+        return str(self())
 
 
 @click.command("inspect")
@@ -25,7 +42,8 @@ from edgeq.quantize.layer_error import LayerReport
               help="What sensitivity measures [default: the model's accuracy, else top1_agreement, else cosine].")
 @click.option("--observer", type=click.Choice(OBSERVERS), default="histogram", show_default=True,
               help="Activation observer for static calibration.")
-@click.option("--samples", type=click.IntRange(min=1), default=DEFAULT_SAMPLES, show_default=True,
+@click.option("--samples", type=click.IntRange(min=1), default=_LibraryDefault("edgeq.inspection", "DEFAULT_SAMPLES"),
+              show_default=True,
               help="Samples to score on (the evaluation set's first N, else example and calibration inputs).")
 @click.option("--no-sensitivity", is_flag=True, help="Skip quantizing one layer at a time; rank by SQNR only.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
@@ -37,6 +55,8 @@ def inspect(model: str, profile_name: str, scheme: str, metric: str | None, obse
     weight and input ranges, and its sensitivity: how much the metric drops
     when only that layer is int8.
     """
+    from edgeq.inspection import inspect_model
+
     profile = load_profile(profile_name)
     with stderr.status("starting", spinner="dots") as status:
         report = inspect_model(model, profile, scheme=scheme, metric=metric, samples=samples, observer=observer,

@@ -26,6 +26,9 @@ def _quiet_third_party(debug: bool) -> None:
         for noisy in ("torchao", "torch", "executorch", "root"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
         os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
+        # torch is imported later, by the command that needs it, and its import resets the "torch" logger to
+        # WARNING; "-all" makes that import set ERROR instead.
+        os.environ.setdefault("TORCH_LOGS", "-all")
 
 
 class _Group(click.Group):

@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 
 # Pipes and CI logs have no width; rich would assume 80 columns and squeeze the tables.
-stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 stderr = Console(stderr=True, highlight=False)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich import box
@@ -11,9 +12,11 @@ from rich.table import Table
 from edgeq.cli.output import human_bytes, human_ms, print_json, stderr, stdout
 from edgeq.errors import GateFailure
 from edgeq.metrics import METRICS, format_value
-from edgeq.pipeline import SCHEME_CHOICES, RunOptions, RunResult, run as run_pipeline
-from edgeq.cli.device import DeviceAddress, DeviceProfile, device_options
+from edgeq.cli.device import SCHEME_CHOICES, DeviceAddress, DeviceProfile, device_options
 from edgeq.quantize import OBSERVERS
+
+if TYPE_CHECKING:
+    from edgeq.pipeline import RunResult
 
 
 @click.command()
@@ -52,6 +55,9 @@ def run(model: str, profile: DeviceProfile, device: DeviceAddress | None, scheme
     MODEL is zoo:NAME (see the README), path/to/file.py:factory, or a saved
     torch.export program (.pt2).
     """
+    # Imported here, after the options are parsed and the profile is loaded: the pipeline imports torch.
+    from edgeq.pipeline import RunOptions, run as run_pipeline
+
     options = RunOptions(scheme=scheme, format=fmt, runs=runs, warmup=warmup, min_time_s=min_time_s, threads=threads,
                          timeout_s=timeout_s, out_dir=out_dir, max_drop=max_drop, metric=metric, observer=observer, allow_qat=allow_qat)
     with stderr.status("starting", spinner="dots") as status:
@@ -69,7 +75,8 @@ def run(model: str, profile: DeviceProfile, device: DeviceAddress | None, scheme
 def _best_quantized(result: RunResult) -> str:
     quantized = [r for r in result.results if r.spec.scheme != "none" and r.quality is not None]
     if not quantized:
-        return "none measured"
+        failed = [f.label for f in result.failures if f.spec.scheme != "none"]
+        return f"none could be built ({', '.join(failed)} failed)" if failed else "none measured"
     best = max(quantized, key=lambda r: r.quality)
     return f"{best.spec.variant}, {best.budget_note}"
 
@@ -86,12 +93,17 @@ def _print_table(result: RunResult) -> None:
     for column in ("variant", "fp32 layers", "size", "×fp32", "p50", "cv", "load", "RSS", metric, *extra):
         table.add_column(column, justify="left" if column == "variant" else "right", no_wrap=True)
     for row in data["results"]:
+        label = row["variant"] if row["format"] == base["format"] else f"{row['variant']} .{row['format']}"
+        if row["status"] == "failed":  # the reason follows the table, in the search lines
+            table.add_row(f"[red]{label}[/]", _float_layers(row["float_layers"]), "[red]failed[/]", "—",
+                          f"[red]{row['failed_stage']}[/]", *["—"] * (len(table.columns) - 5))
+            continue
         latency = row["latency_ms"]
         numerics = row["numerics"]
-        chosen = " *" if row["variant"] == data["chosen"]["variant"] else ""
+        chosen = " *" if (row["variant"], row["format"]) == (data["chosen"]["variant"], data["chosen"]["format"]) else ""
         quality = "—" if row["quality"] is None else format_value(result.budget.metric, row["quality"])
         table.add_row(
-            row["variant"] + chosen, _float_layers(row["float_layers"]),
+            label + chosen, _float_layers(row["float_layers"]),
             human_bytes(row["size_bytes"]), f"{row['size_bytes'] / base['size_bytes']:.2f}",
             human_ms(latency["p50"]), f"{latency['cv']:.0%}" + ("!" if latency["noisy"] else ""),
             human_ms(row["load_ms"]), "—" if row["peak_rss_mb"] is None else f"{row['peak_rss_mb']:.0f} MiB",
@@ -99,13 +111,17 @@ def _print_table(result: RunResult) -> None:
             *([f"{numerics['cosine']:.4f}" if numerics else "—"] if extra else []),
         )
     stdout.print(table)
-    if any(row["latency_ms"]["noisy"] for row in data["results"]):
+    if any(row["latency_ms"]["noisy"] for row in data["results"] if row["status"] == "ok"):
         stdout.print("[yellow]![/] latency spread (cv) ≥ 10 % even in the steadier of two measurements: the device "
                      "was busy or the model is too small to time well (try --min-time 2)")
     for line in data["search"]:
         stdout.print(f"[dim]search:[/] {line}")
+    for warning in data["warnings"] + data["device"].get("warnings", []):
+        stdout.print(f"[yellow]warning:[/] {warning}")
     stdout.print(f"[bold]chosen:[/] {data['chosen']['variant']} — {data['chosen']['reason']}")
     for row in data["results"]:
+        if row["status"] == "failed" and not any(row["error"] in line for line in data["search"]):
+            stdout.print(f"[red]{row['variant']} .{row['format']} failed at {row['failed_stage']}:[/] {row['error']}")
         for note in row["notes"]:
             stdout.print(f"[dim]{row['variant']}: {note}[/]")
         outside = (row.get("backend") or {}).get("ops_outside_backend")

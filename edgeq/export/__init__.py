@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgeq.errors import ExportError, QuantizationError
 from edgeq.export.cache import ArtifactCache, cache_key
 from edgeq.export.manifest import Manifest, file_sha256, tensor_specs, toolchain_versions
 from edgeq.models.types import LoadedModel
 from edgeq.quantize import QuantSpec, quantize
+from edgeq.quantize.spec import next_steps
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,15 @@ def build_artifact(loaded: LoadedModel, prepared: Any, spec: QuantSpec, cache: A
     if hit is not None:
         log.info("reusing cached %s %s artifact %s", spec.variant, spec.format, key[:12])
         return _artifact(hit, spec.format, cached=True)
+    try:
+        return _build(loaded, prepared, spec, cache, profile_name, key, say)
+    except (QuantizationError, ExportError) as exc:
+        exc.hint = next_steps(spec)  # what to try next, named once here for both flows and both writers
+        raise
+
+
+def _build(loaded: LoadedModel, prepared: Any, spec: QuantSpec, cache: ArtifactCache, profile_name: str, key: str,
+           say: Callable[[str], None] | None) -> Artifact:
     result = quantize(prepared, loaded.example_inputs, spec, loaded.calibration, loaded.training, say)
     staging = cache.staging()
     try:

@@ -6,6 +6,7 @@ import contextlib
 import io
 import logging
 import re
+from collections.abc import Iterator
 
 import torch
 
@@ -43,11 +44,27 @@ def _user_location(text: str) -> str:
     return found
 
 
+@contextlib.contextmanager
+def quiet_fake_tensor_errors() -> Iterator[None]:
+    """Hold back torch's fake-tensor ERROR traces while edgeq catches and reports the failure itself;
+    with edgeq's debug logging on, they are let through."""
+    noisy = logging.getLogger("torch._subclasses.fake_tensor")
+    if logging.getLogger("edgeq").isEnabledFor(logging.DEBUG):
+        yield
+        return
+    level = noisy.level
+    noisy.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        noisy.setLevel(level)
+
+
 def export_program(model: object, example: tuple[object, ...], *, stage: str) -> object:
     """``torch.export.export`` with its failure dump (it prints the whole graph to stderr) kept for --debug logs."""
     dump = io.StringIO()
     try:
-        with contextlib.redirect_stderr(dump):
+        with contextlib.redirect_stderr(dump), quiet_fake_tensor_errors():
             return torch.export.export(model, example)
     except Exception as exc:  # noqa: BLE001 - export raises many kinds
         logging.getLogger(__name__).debug("torch.export output:\n%s", dump.getvalue())

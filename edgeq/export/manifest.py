@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
+from edgeq.digest import file_sha256
 
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+__all__ = ["Manifest", "file_sha256", "tensor_specs", "toolchain_versions"]
 
 
 def tensor_specs(tree: Any) -> list[dict[str, Any]]:
     """Shape and dtype of each tensor leaf, in pytree order."""
+    import torch
+
     leaves, _ = torch.utils._pytree.tree_flatten(tree)
     return [{"shape": list(t.shape), "dtype": str(t.dtype).removeprefix("torch.")} for t in leaves]
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from edgeq.errors import ExportError, summarize
-from edgeq.export.errors import export_program
+from edgeq.export.errors import export_program, quiet_fake_tensor_errors
 
 
 def write_pte(model: torch.nn.Module, example: tuple[Any, ...], path: Path) -> dict[str, Any]:
@@ -19,12 +20,12 @@ def write_pte(model: torch.nn.Module, example: tuple[Any, ...], path: Path) -> d
 
     program = export_program(model, example, stage="torch.export")
     try:
-        edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+        with quiet_fake_tensor_errors():
+            edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
         info = get_delegation_info(edge.exported_program().graph_module)
         buffer = edge.to_executorch().buffer
     except Exception as exc:  # noqa: BLE001 - lowering raises many kinds
-        raise ExportError(f"lowering to ExecuTorch/XNNPACK failed: {summarize(exc)}",
-                          hint="try --format ptl, or --scheme none to check the float model lowers") from exc
+        raise ExportError(f"lowering to ExecuTorch/XNNPACK failed: {_cause(exc)}") from exc
     path.write_bytes(buffer)
     outside = sorted(
         (op for op, breakdown in info.delegation_by_operator.items() if breakdown.non_delegated and op != "getitem"),
@@ -36,3 +37,18 @@ def write_pte(model: torch.nn.Module, example: tuple[Any, ...], path: Path) -> d
         "delegated_subgraphs": info.num_delegated_subgraphs,
         "ops_outside_backend": outside,
     }
+
+
+_PASS = re.compile(r"running the '(\w+)' pass")
+
+
+def _cause(exc: BaseException) -> str:
+    """One line for a lowering failure: ExecuTorch wraps a pass's error as "an error occurred when running
+    the 'X' pass"; the pass's name and the innermost error say what broke."""
+    root = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    found = _PASS.search(str(exc))
+    if root is exc:
+        return summarize(exc)
+    return f"{found.group(1) + ': ' if found else ''}{summarize(root)}"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,9 +79,8 @@ def _load_pt2(path: Path) -> LoadedModel:
     if not example or not example[0]:
         raise ModelError(f"{path}: the program carries no example inputs", hint="export it again with torch 2.5 or newer")
     args, kwargs = example
-    if kwargs:
-        raise ModelError(f"{path}: the program takes keyword inputs ({', '.join(kwargs)}); edgeq needs positional inputs")
-    return LoadedModel(name=str(path), model=program.module(), example_inputs=tuple(args), fingerprint=f"pt2:{_file_digest(path)}")
+    return LoadedModel(name=str(path), model=program.module(), example_inputs=(*args, *kwargs.values()),
+                       keywords=tuple(kwargs), fingerprint=f"pt2:{_file_digest(path)}")
 
 
 def _import_file(path: Path) -> Any:
@@ -126,13 +126,14 @@ def _load_factory(path: Path, factory_name: str) -> LoadedModel:
     model, example = returned[0], returned[1]
     if not isinstance(model, torch.nn.Module):
         raise ModelError(f"{where} returned {type(model).__name__} as the model; expected a torch.nn.Module")
-    inputs = normalize_inputs(example, where=where)
-    loaded = LoadedModel(name=f"{path.name}:{factory_name}", model=model, example_inputs=inputs,
+    keywords = tuple(example) if isinstance(example, Mapping) else ()
+    inputs = normalize_inputs(example, where=where, keywords=keywords)
+    loaded = LoadedModel(name=f"{path.name}:{factory_name}", model=model, example_inputs=inputs, keywords=keywords,
                          fingerprint=f"file:{_file_digest(path)}:{factory_name}")
     if len(returned) >= 3 and returned[2] is not None:
         _attach_evaluation(loaded, returned[2], where)
     if len(returned) == 4 and returned[3] is not None:
-        loaded.training = _training(returned[3], where)
+        loaded.training = _training(returned[3], where, keywords)
     loaded.calibration = _calibration_from(loaded)
     return loaded
 
@@ -147,24 +148,35 @@ def _calibration_from(loaded: LoadedModel) -> list[tuple[Any, ...]]:
     return []
 
 
-def _training(training: Any, where: str) -> Any:
+def _training(training: Any, where: str, keywords: tuple[str, ...]) -> Any:
     """The fourth item: a ``TrainSet``, a list of ``(inputs, target)`` pairs, or a loop ``train(model)``."""
     if isinstance(training, TrainSet) or callable(training):
         return training
     if isinstance(training, Sequence) and training and all(isinstance(s, (tuple, list)) and len(s) == 2 for s in training):
-        return TrainSet(inputs=[normalize_inputs(x, where=f"{where} training sample") for x, _ in training],
+        return TrainSet(inputs=[normalize_inputs(x, where=f"{where} training sample", keywords=keywords) for x, _ in training],
                         targets=[y for _, y in training])
     raise ModelError(f"{where}: cannot use the fourth item ({type(training).__name__}) for training",
                      hint="return an edgeq.TrainSet, a list of (inputs, target) pairs, or a function train(model)")
 
 
-def normalize_inputs(example: Any, *, where: str) -> tuple[Any, ...]:
-    """Example inputs as a tuple of positional arguments whose leaves are all tensors."""
+def normalize_inputs(example: Any, *, where: str, keywords: tuple[str, ...] = ()) -> tuple[Any, ...]:
+    """Inputs as a tuple of positional arguments whose leaves are all tensors.
+
+    A dict holds keyword inputs (``{"input_ids": …, "attention_mask": …}``): its values come out in the
+    order of ``keywords``, the names the model's example inputs used.
+    """
+    if isinstance(example, Mapping):
+        if set(example) != set(keywords) or not keywords:
+            expected = f"the keywords {', '.join(keywords)}" if keywords else "positional inputs (a tuple)"
+            raise ModelError(f"{where}: inputs name {', '.join(map(str, example)) or 'nothing'}, but the example inputs take {expected}",
+                             hint="give every sample the same form as the example inputs")
+        example = tuple(example[name] for name in keywords)
     inputs = (example,) if isinstance(example, torch.Tensor) else example
     if isinstance(inputs, list):
         inputs = tuple(inputs)
     if not isinstance(inputs, tuple) or not inputs:
-        raise ModelError(f"{where}: example inputs must be a tensor or a tuple of tensors, got {type(example).__name__}")
+        raise ModelError(f"{where}: example inputs must be a tensor, a tuple of tensors or a dict of keyword inputs, "
+                         f"got {type(example).__name__}")
     leaves, _ = torch.utils._pytree.tree_flatten(inputs)
     for leaf in leaves:
         if not isinstance(leaf, torch.Tensor):
@@ -174,12 +186,13 @@ def normalize_inputs(example: Any, *, where: str) -> tuple[Any, ...]:
 
 def _attach_evaluation(loaded: LoadedModel, evaluation: Any, where: str) -> None:
     if isinstance(evaluation, EvalSet):
-        loaded.eval_set = evaluation
+        loaded.eval_set = dataclasses.replace(evaluation, inputs=[
+            normalize_inputs(x, where=f"{where} evaluation sample", keywords=loaded.keywords) for x in evaluation.inputs])
     elif callable(evaluation):
         loaded.evaluator = evaluation
     elif isinstance(evaluation, Sequence) and evaluation and all(isinstance(s, (tuple, list)) and len(s) == 2 for s in evaluation):
         loaded.eval_set = EvalSet(
-            inputs=[normalize_inputs(x, where=f"{where} evaluation sample") for x, _ in evaluation],
+            inputs=[normalize_inputs(x, where=f"{where} evaluation sample", keywords=loaded.keywords) for x, _ in evaluation],
             labels=[int(y) for _, y in evaluation],
         )
     else:

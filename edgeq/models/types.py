@@ -94,6 +94,8 @@ class LoadedModel:
     check_inputs: Sequence[tuple[Any, ...]] = field(default_factory=list)
     # The metric budgets default to for this model (e.g. "cosine" for an embedder); None: guessed from the outputs.
     default_metric: str | None = None
+    # The trailing example inputs that the model's forward takes by keyword, by name (a dict in the factory).
+    keywords: tuple[str, ...] = ()
 
     @property
     def metric(self) -> str | None:

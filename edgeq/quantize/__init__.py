@@ -1,17 +1,23 @@
-"""Quantization: pick a scheme, then run the flow that matches the artifact format."""
+"""Quantization: pick a scheme, then run the flow that matches the artifact format.
+
+Importing the package does not import torch (the CLI declares its options from
+``SCHEMES`` and ``OBSERVERS``); ``choose_scheme`` and the flows load it on first use.
+"""
 
 from __future__ import annotations
 
 import importlib
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from edgeq.models.types import Training
-from edgeq.quantize.scheme_choice import choose_scheme
 from edgeq.quantize.spec import OBSERVERS, SCHEMES, QuantResult, QuantSpec
+
+if TYPE_CHECKING:
+    import torch
+
+    from edgeq.models.types import Training
+    from edgeq.quantize.scheme_choice import choose_scheme
 
 _Handler = Callable[..., QuantResult]
 
@@ -21,14 +27,15 @@ def _float(model: torch.nn.Module, example: tuple[Any, ...], calibration: Sequen
     return QuantResult(spec=spec, model=model, notes=[])
 
 
-# One flow per artifact format, imported on first use (torchao alone takes seconds to import).
-_FLOWS = {"pte": ("edgeq.quantize.pt2e", "quantize_pt2e"), "ptl": ("edgeq.quantize.legacy", "quantize_legacy")}
+# One handler per flow (``QuantSpec.flow``), imported on first use (torchao alone takes seconds to import).
+_FLOWS = {"pt2e": ("edgeq.quantize.pt2e", "quantize_pt2e"), "torchao": ("edgeq.quantize.torchao_dynamic", "quantize_torchao"),
+          "torch.ao": ("edgeq.quantize.legacy", "quantize_legacy")}
 
 
 def _handler(spec: QuantSpec) -> _Handler:
     if spec.scheme == "none":
         return _float
-    module, name = _FLOWS[spec.format]
+    module, name = _FLOWS[spec.flow]
     return getattr(importlib.import_module(module), name)
 
 
@@ -40,6 +47,16 @@ def quantize(model: torch.nn.Module, example: tuple[Any, ...], spec: QuantSpec,
     ``training`` is needed for ``qat`` only; ``say`` receives progress lines.
     """
     return _handler(spec)(model, example, calibration, spec, training, say)
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: scheme_choice imports torch, so it is loaded when first asked for.
+    if name == "choose_scheme":
+        from edgeq.quantize.scheme_choice import choose_scheme
+
+        globals()[name] = choose_scheme
+        return choose_scheme
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["OBSERVERS", "SCHEMES", "QuantResult", "QuantSpec", "choose_scheme", "quantize"]

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from edgeq.errors import EdgeqError, QuantizationError, summarize
+from edgeq.models.tracing import ROOT, TracingRoot
 from edgeq.models.types import Training
 from edgeq.quantize.calibration import calibrate, calibration_samples
 from edgeq.quantize.observers import activation_observer
@@ -80,6 +81,18 @@ def _dynamic(model: nn.Module, spec: QuantSpec) -> tuple[nn.Module, list[str]]:
     return quantized, [f"{len(embeddings)} embedding table(s) int8 weight-only"] if embeddings else []
 
 
+def _inside_root(model: nn.Module, transform: Callable[[nn.Module], nn.Module]) -> nn.Module:
+    """Apply an FX transform to the user's module inside edgeq's tracing root.
+
+    FX traces forward symbolically, and the root's ``*inputs`` cannot be traced; the root keeps mapping
+    keyword inputs and flattening outputs around the transformed module.
+    """
+    if isinstance(model, TracingRoot):
+        setattr(model, ROOT, transform(getattr(model, ROOT)))
+        return model
+    return transform(model)
+
+
 def quantize_legacy(model: nn.Module, example: tuple[Any, ...], calibration: Sequence[tuple[Any, ...]],
                     spec: QuantSpec, training: Training | None = None, say: Callable[[str], None] | None = None) -> QuantResult:
     """Quantize with torch.ao for ``spec.engine``; the result is traced by the .ptl writer."""
@@ -98,23 +111,21 @@ def quantize_legacy(model: nn.Module, example: tuple[Any, ...], calibration: Seq
                 quantized, more = _dynamic(model, spec)
                 notes += more
             elif spec.scheme == "static":
-                prepared = prepare_fx(model, _qconfig_mapping(spec), example)
+                quantized = _inside_root(model, lambda inner: prepare_fx(inner, _qconfig_mapping(spec), example))
                 samples = calibration_samples(spec, calibration, example)
-                calibrate(prepared, samples)
-                quantized = convert_fx(prepared)
+                calibrate(quantized, samples)
+                quantized = _inside_root(quantized, convert_fx)
                 notes.append(f"calibrated on {len(samples)} sample(s) with the {spec.observer} observer")
             else:
                 from edgeq.quantize.training import fine_tune
 
-                prepared = prepare_qat_fx(model.train(), _qconfig_mapping(spec), example)
-                notes.append(fine_tune(prepared, training, spec.qat_epochs, to_train=lambda m: m.train(),
+                quantized = _inside_root(model.train(), lambda inner: prepare_qat_fx(inner, _qconfig_mapping(spec), example))
+                notes.append(fine_tune(quantized, training, spec.qat_epochs, to_train=lambda m: m.train(),
                                        to_eval=lambda m: m.eval(), say=say))
-                quantized = convert_fx(prepared)
+                quantized = _inside_root(quantized, convert_fx)
         except EdgeqError:
             raise
         except Exception as exc:  # noqa: BLE001 - FX tracing and observers raise many kinds
             raise QuantizationError(
-                f"torch.ao {spec.scheme} quantization failed: {summarize(exc)}",
-                hint="try --scheme dynamic, or --format pte",
-            ) from exc
+                f"torch.ao {spec.scheme} quantization failed: {summarize(exc)}") from exc
     return QuantResult(spec=spec, model=quantized, notes=notes + spec.float_note)

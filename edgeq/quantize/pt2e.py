@@ -73,11 +73,53 @@ def only_layer_filter(graph: torch.fx.GraphModule, layer: str) -> Callable[[torc
     return lambda node: node.op == "get_attr" or node.name in names or inside(node)
 
 
-def xnnpack_quantizer(spec: QuantSpec, only: Callable[[torch.fx.Node], bool] | None = None) -> Any:
-    """The quantizer for ``spec``; ``only`` (a node filter) limits it to those nodes."""
+def float_scalars_to_constants(graph: torch.fx.GraphModule) -> torch.fx.GraphModule:
+    """Give floating-point ``add``/``mul`` with a Python scalar a tensor constant in its place, so both
+    operands can be annotated and quantized.
+
+    XNNPACK's quantizer does this for every ``add``/``mul`` and always makes the constant float, which also
+    turns integer arithmetic (``arange + past_length`` for position ids in transformers models) into float
+    indices that ``embedding`` and ``index`` then refuse at calibration. Integer ops are left alone here.
+    """
+    from torchao.quantization.pt2e.utils import get_new_attr_name_with_prefix
+
+    new_name = get_new_attr_name_with_prefix("_edgeq_scalar_")
+    for node in list(graph.graph.nodes):
+        if node.op != "call_function" or node.target not in (torch.ops.aten.add.Tensor, torch.ops.aten.mul.Tensor):
+            continue
+        value = node.meta.get("val")
+        if not isinstance(value, torch.Tensor) or not value.dtype.is_floating_point:
+            continue
+        args = list(node.args)
+        for index, arg in enumerate(args):
+            if isinstance(arg, (int, float)) and not isinstance(arg, bool):
+                name = new_name(graph)
+                constant = torch.tensor(float(arg))
+                graph.register_buffer(name, constant)
+                with graph.graph.inserting_before(node):
+                    attr = graph.graph.get_attr(name)
+                attr.meta["val"] = value.fake_mode.from_tensor(constant, static_shapes=True)
+                args[index] = attr
+        node.args = tuple(args)
+    graph.recompile()
+    return graph
+
+
+def _quantizer_class() -> type:
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import XNNPACKQuantizer
 
-    quantizer = XNNPACKQuantizer().set_global(quantization_config(spec))
+    class _Quantizer(XNNPACKQuantizer):
+        """XNNPACK's quantizer, with scalars made constants only where the arithmetic is floating-point."""
+
+        def transform_for_annotation(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
+            return float_scalars_to_constants(model)
+
+    return _Quantizer
+
+
+def xnnpack_quantizer(spec: QuantSpec, only: Callable[[torch.fx.Node], bool] | None = None) -> Any:
+    """The quantizer for ``spec``; ``only`` (a node filter) limits it to those nodes."""
+    quantizer = _quantizer_class()().set_global(quantization_config(spec))
     if only is not None:
         return quantizer.set_filter_function(only)
     if spec.float_layers:
@@ -91,16 +133,22 @@ def export_for_quantization(model: torch.nn.Module, example: tuple[Any, ...], sp
 
     notes = []
     if spec.scheme == "dynamic":
-        notes.append("dynamic int8: weights int8" + (" per channel" if spec.per_channel else "")
-                     + ", activations quantized at each call from their own range")
-        model, rewritten = replace_lstms(model)
-        if rewritten:
-            notes.append(f"{rewritten} LSTM(s) rewritten as Linear gates so their weights are int8")
-        embeddings = sum(1 for m in model.modules() if isinstance(m, torch.nn.Embedding))
-        if embeddings:
-            notes.append(f"{embeddings} embedding table(s) stay fp32: XNNPACK has no int8 lookup and "
-                         "the ExecuTorch Python runtime lacks the quantized embedding kernel")
+        model, notes = prepare_dynamic(model, spec)
     return export_program(model, example, stage="torch.export before quantization").module(), notes
+
+
+def prepare_dynamic(model: torch.nn.Module, spec: QuantSpec) -> tuple[torch.nn.Module, list[str]]:
+    """A copy with LSTMs rewritten as Linear gates (so their weights become int8), and the notes of a dynamic variant."""
+    notes = ["dynamic int8: weights int8" + (" per channel" if spec.per_channel else "")
+             + ", activations quantized at each call from their own range"]
+    model, rewritten = replace_lstms(model)
+    if rewritten:
+        notes.append(f"{rewritten} LSTM(s) rewritten as Linear gates so their weights are int8")
+    embeddings = sum(1 for m in model.modules() if isinstance(m, torch.nn.Embedding))
+    if embeddings:
+        notes.append(f"{embeddings} embedding table(s) stay fp32: XNNPACK has no int8 lookup and "
+                     "the ExecuTorch Python runtime lacks the quantized embedding kernel")
+    return model, notes
 
 
 def observe(graph: torch.fx.GraphModule, quantizer: Any, samples: Sequence[tuple[Any, ...]]) -> torch.fx.GraphModule:
@@ -124,8 +172,7 @@ def quantize_pt2e(model: torch.nn.Module, example: tuple[Any, ...], calibration:
     try:
         converted = convert_pt2e(observe(graph, xnnpack_quantizer(spec), samples))
     except Exception as exc:  # noqa: BLE001
-        raise QuantizationError(f"PT2E {spec.scheme} quantization failed: {summarize(exc)}",
-                                hint="try --scheme dynamic, or --format ptl for the legacy flow") from exc
+        raise QuantizationError(f"PT2E {spec.scheme} quantization failed: {summarize(exc)}") from exc
     if spec.scheme == "static":
         notes.append(f"calibrated on {len(samples)} sample(s) with the {spec.observer} observer"
                      + (", per-channel weights" if spec.per_channel else "")
@@ -147,7 +194,7 @@ def _quantize_qat(model: torch.nn.Module, example: tuple[Any, ...], spec: QuantS
     try:
         prepared = prepare_qat_pt2e(graph, xnnpack_quantizer(spec))
     except Exception as exc:  # noqa: BLE001
-        raise QuantizationError(f"PT2E QAT preparation failed: {summarize(exc)}", hint="try --scheme static") from exc
+        raise QuantizationError(f"PT2E QAT preparation failed: {summarize(exc)}") from exc
     notes.append(fine_tune(prepared, training, spec.qat_epochs, to_train=move_exported_model_to_train,
                            to_eval=move_exported_model_to_eval, say=say))
     try:

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from edgeq.errors import ConfigError
 from edgeq.profiles import ENGINES, FORMATS
 
+if TYPE_CHECKING:
+    import torch
+
 SCHEMES = ("none", "dynamic", "static", "qat")
+# What a run may ask for: a scheme, or ``auto`` (search from the expected-fastest scheme).
+SCHEME_CHOICES = ("auto", *SCHEMES)
 # How static quantization picks each activation's range from calibration data.
 OBSERVERS = ("histogram", "minmax", "moving_average", "percentile")
+# How a variant is quantized, per format: PT2E graph quantization (the main flow) or torchao's quantize_ on the
+# eager model's Linear layers before export (dynamic only: the fallback when the PT2E graph cannot be lowered)
+# for .pte; torch.ao eager/FX for .ptl.
+FLOWS = {"pte": ("pt2e", "torchao"), "ptl": ("torch.ao",)}
 
 
 @dataclass(frozen=True)
@@ -20,7 +27,8 @@ class QuantSpec:
     """One variant to build: a scheme, the engine it targets, the artifact format, and what stays float.
 
     ``float_layers`` are module paths (as in ``model.named_modules()``) kept in
-    fp32 while the rest is quantized: mixed precision.
+    fp32 while the rest is quantized: mixed precision. ``flow`` defaults to the
+    format's main flow (``FLOWS``).
     """
 
     scheme: str
@@ -32,6 +40,7 @@ class QuantSpec:
     observer: str = "histogram"
     float_layers: tuple[str, ...] = ()
     qat_epochs: int = 2
+    flow: str | None = None
 
     def __post_init__(self) -> None:
         for key, value, allowed in (("scheme", self.scheme, SCHEMES), ("engine", self.engine, ENGINES),
@@ -44,6 +53,12 @@ class QuantSpec:
             raise ConfigError(f"qat_epochs must be ≥ 1, got {self.qat_epochs}")
         if self.float_layers and self.scheme == "none":
             raise ConfigError("float_layers only make sense for a quantized scheme")
+        flows = FLOWS[self.format]
+        object.__setattr__(self, "flow", self.flow or flows[0])
+        if self.flow not in flows:
+            raise ConfigError(f"quantization flow {self.flow!r} does not write .{self.format}", hint=f"use one of: {', '.join(flows)}")
+        if self.flow == "torchao" and self.scheme != "dynamic":
+            raise ConfigError(f"the torchao flow quantizes dynamic int8 only, not {self.scheme!r}")
         object.__setattr__(self, "float_layers", tuple(sorted(set(self.float_layers))))
 
     @property
@@ -53,12 +68,15 @@ class QuantSpec:
             return "fp32"
         mixed = f"-mixed{len(self.float_layers)}" if self.float_layers else ""
         observer = f"-{self.observer}" if self.scheme == "static" and self.observer != "histogram" else ""
-        return f"int8-{self.scheme}{observer}{mixed}"
+        flow = "-torchao" if self.flow == "torchao" else ""
+        return f"int8-{self.scheme}{observer}{flow}{mixed}"
 
     @property
     def float_note(self) -> list[str]:
         """The artifact note that says which layers stayed fp32 (none when it is all int8)."""
-        return [f"kept in fp32: {', '.join(self.float_layers)}"] if self.float_layers else []
+        from edgeq.models.tracing import user_name  # torch is loaded by whoever builds the artifact
+
+        return [f"kept in fp32: {', '.join(map(user_name, self.float_layers))}"] if self.float_layers else []
 
     @property
     def precision(self) -> str:
@@ -67,7 +85,29 @@ class QuantSpec:
     def key(self) -> dict[str, Any]:
         return {"scheme": self.scheme, "engine": self.engine, "format": self.format, "per_channel": self.per_channel,
                 "reduce_range": self.reduce_range, "calibration_samples": self.calibration_samples,
-                "observer": self.observer, "float_layers": list(self.float_layers), "qat_epochs": self.qat_epochs}
+                "observer": self.observer, "float_layers": list(self.float_layers), "qat_epochs": self.qat_epochs,
+                "flow": self.flow}
+
+
+# After a scheme failed, the one to try instead.
+_OTHER_SCHEME = {"static": "dynamic", "dynamic": "static", "qat": "static"}
+
+
+def other_scheme(scheme: str) -> str | None:
+    """The post-training scheme to try when ``scheme`` failed (None for fp32)."""
+    return _OTHER_SCHEME.get(scheme)
+
+
+def next_steps(spec: QuantSpec) -> str:
+    """What to try after ``spec`` failed to build: other schemes and formats, never ``spec`` itself."""
+    steps = []
+    if spec.scheme != "none":
+        steps.append(f"--scheme {other_scheme(spec.scheme)}")
+    other_format = next(fmt for fmt in FORMATS if fmt != spec.format)
+    steps.append(f"--format {other_format}" + (" (the legacy flow)" if other_format == "ptl" else " (torch.export)"))
+    if spec.float_layers or spec.scheme != "none":
+        steps.append("`edgeq inspect MODEL` to see which layers int8 hurts")
+    return "try " + ", or ".join(steps) + "; --debug shows the full trace"
 
 
 @dataclass

@@ -89,20 +89,13 @@ def test_digits_lstm_gets_dynamic_int8_with_its_weights_quantized():
     ("with_meta", "dynamic", 1),
 ])
 def test_user_models_run_and_report_numerics(user_models, factory, scheme, outputs):
-    result = run_json(f"{user_models}:{factory}", "--profile", "host")
+    # a loose budget: these models bring 20-sample evaluation sets (one flip is 5 points), and the search is not under test
+    result = run_json(f"{user_models}:{factory}", "--profile", "host", "--max-drop", "10")
     int8 = by_variant(result)["int8"]
     assert int8["scheme"] == scheme
     assert int8["numerics"]["cosine"] > 0.98
     assert len(int8["outputs"]) == outputs == len(by_variant(result)["fp32"]["outputs"])
     assert int8["numerics"]["samples"] >= 1
-
-
-def test_a_model_that_cannot_be_exported_exits_2_with_one_line(user_models):
-    proc = edgeq("run", f"{user_models}:value_branch")
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    assert proc.stderr.startswith("error: torch.export failed at user_models.py")
-    assert proc.stdout == ""
 
 
 def test_the_table_names_the_chosen_variant():

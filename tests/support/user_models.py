@@ -1,5 +1,7 @@
 """Models shaped like the ones users bring, as file.py:factory sources for `edgeq run`."""
 
+import dataclasses
+
 import torch
 from torch import nn
 
@@ -77,8 +79,9 @@ def embedding_lstm():
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
     model = TokenLSTM()
-    tokens = torch.randint(0, 500, (1, 16), generator=generator)
-    samples = [(torch.randint(0, 500, (1, 16), generator=generator),) for _ in range(20)]
+    # 8 tokens: ExecuTorch lowers each LSTM step as XNNPACK subgraphs of its own (~1 s of lowering a step)
+    tokens = torch.randint(0, 500, (1, 8), generator=generator)
+    samples = [(torch.randint(0, 500, (1, 8), generator=generator),) for _ in range(20)]
     # an evaluation set: labels are the fp32 model's own predictions, so accuracy measures int8 agreement
     with torch.no_grad():
         labels = [int(model.eval()(*s)[0].argmax()) for s in samples]
@@ -149,3 +152,143 @@ def outlier_weights_cnn():
         conv.weight[:, dead] = 0.0
         conv.weight[:, dead, 1, 1] = 200.0 * conv.weight.abs().max()
     return model, loaded.example_inputs, loaded.eval_set, loaded.training
+
+
+# -- Shapes users bring: top-level containers, tied weights, buffers, token ids, keywords, structured outputs --
+
+def _digits(count: int = 600) -> tuple[torch.Tensor, torch.Tensor]:
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    return torch.tensor(data.data[:count], dtype=torch.float32).reshape(-1, 1, 8, 8) / 16.0, torch.tensor(data.target[:count])
+
+
+def sequential_cnn():
+    """The commonest user model: a plain top-level ``nn.Sequential`` CNN with BatchNorm (parameters ``0.weight``…),
+    trained for a few seconds on digits, handed over in train mode, with a held-out evaluation set."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(inplace=True),
+        nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Dropout(0.1), nn.Linear(32 * 4 * 4, 10),
+    )
+    x, y = _digits()
+    train_x, train_y, test_x, test_y = x[:500], y[:500], x[500:], y[500:]
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(6):
+        for start in range(0, len(train_x), 50):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(train_x[start:start + 50]), train_y[start:start + 50]).backward()
+            optimizer.step()
+    evaluation = [(test_x[i:i + 1], int(test_y[i])) for i in range(len(test_x))]
+    return model, (test_x[:1].clone(),), evaluation
+
+
+@dataclasses.dataclass
+class TaggerOutput:
+    logits: torch.Tensor
+    hidden: torch.Tensor
+    attentions: tuple[torch.Tensor, ...] | None = None
+    note: str = "tags"
+
+
+class _Block(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(width)
+        self.up = nn.Linear(width, width * 2)
+        self.down = nn.Linear(width * 2, width)
+
+    def forward(self, x):
+        return x + self.down(nn.functional.gelu(self.up(self.norm(x))))
+
+
+class TokenTagger(nn.Module):
+    """Token ids in; an ``nn.ModuleList`` of blocks; a positional table kept as a buffer; the output projection
+    tied to the embedding; a dataclass out (with a ``None`` field and a string)."""
+
+    def __init__(self, vocab: int = 300, width: int = 32, length: int = 24) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, width)
+        self.register_buffer("positions", torch.randn(length, width) * 0.1)
+        self.blocks = nn.ModuleList(_Block(width) for _ in range(3))
+        self.project = nn.Linear(width, vocab, bias=False)
+        self.project.weight = self.embed.weight  # tied
+
+    def forward(self, tokens):
+        x = self.embed(tokens) + self.positions[: tokens.shape[1]]
+        for block in self.blocks:
+            x = block(x)
+        return TaggerOutput(logits=self.project(x), hidden=x)
+
+
+def token_tagger():
+    torch.manual_seed(0)
+    model = TokenTagger()
+    generator = torch.Generator().manual_seed(0)
+    return model, (torch.randint(0, 300, (1, 16), generator=generator),)
+
+
+class MultiTaskHeads(nn.Module):
+    """A conv trunk and an ``nn.ModuleDict`` of heads; keyword-style inputs (one optional, one keyword-only);
+    a dict out with a ``None`` entry and a nested tuple."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trunk = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+                                   nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+                                   nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.heads = nn.ModuleDict({"classes": nn.Linear(32, 6), "boxes": nn.Linear(32, 4), "quality": nn.Linear(32, 1)})
+
+    def forward(self, image, mask=None, *, temperature):
+        features = self.trunk(image if mask is None else image * mask)
+        logits = self.heads["classes"](features) / temperature
+        return {"logits": logits, "aux": None, "geometry": (self.heads["boxes"](features), self.heads["quality"](features))}
+
+
+def multitask_heads():
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    image = torch.randn(1, 3, 16, 16, generator=generator)
+    inputs = {"image": image, "mask": (image > -1.5).float(), "temperature": torch.tensor(2.0)}
+    return MultiTaskHeads(), inputs
+
+
+class Float64Head(nn.Module):
+    """Features in float32, the scoring head in float64 for numerical headroom (as risk and physics models do):
+    no int8 flow quantizes float64 arithmetic."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Linear(16, 32)
+        self.score = nn.Linear(32, 4).double()
+
+    def forward(self, x):
+        return self.score(torch.relu(self.features(x)).double()).float()
+
+
+def float64_head():
+    torch.manual_seed(0)
+    return Float64Head(), (torch.randn(1, 16, generator=torch.Generator().manual_seed(0)),)
+
+
+class SpectralMixer(nn.Module):
+    """FNet-style token mixing with an FFT (real part of a 2-D transform), then an MLP: ExecuTorch's
+    edge dialect refuses the complex intermediate, the TorchScript lite interpreter runs it."""
+
+    def __init__(self, width: int = 32) -> None:
+        super().__init__()
+        self.inp = nn.Linear(8, width)
+        self.mlp = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, width * 2), nn.GELU(), nn.Linear(width * 2, width))
+        self.out = nn.Linear(width, 3)
+
+    def forward(self, x):
+        x = self.inp(x)
+        x = x + torch.fft.fft2(x).real
+        x = x + self.mlp(x)
+        return self.out(x.mean(dim=1))
+
+
+def spectral_mixer():
+    torch.manual_seed(0)
+    return SpectralMixer(), (torch.randn(1, 12, 8, generator=torch.Generator().manual_seed(0)),)

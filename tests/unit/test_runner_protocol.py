@@ -63,3 +63,19 @@ def test_runner_pins_cpus_and_times_at_least_the_minimum(tmp_path):
     report = json.loads(proc.stdout)
     assert report["ok"] and report["cpus"] == [0]
     assert len(report["latencies_ms"]) > 3  # 3 runs of a tiny Linear take far less than 50 ms
+
+
+def test_a_runtime_failure_names_what_executorch_logged_not_its_bare_error_code():
+    from edgeq.bench import BenchSpec, run_bench
+    from edgeq.transport import FakeTransport
+
+    stderr = ("[cpuinfo_utils.cpp:87] Failed to open midr file /sys/devices/soc0/image_version\n"
+              "[XNNCompiler.cpp:1610] Failed to create static slice node 94 with code: xnn_status_invalid_parameter\n"
+              "[method.cpp:128] Init failed for backend XnnpackBackend: 0x1\n")
+    report = {"runner": 2, "ok": False, "error": {"type": "RuntimeError", "message": "Failed to execute method forward, error: 0x1"}}
+    device = FakeTransport(lambda argv: (1, json.dumps(report) + "\n", stderr))
+    with pytest.raises(BenchError) as caught:
+        run_bench(device, python="python3", runner="r.py", artifact="m.pte", fmt="pte", engine=None, inputs="in.pt",
+                  spec=BenchSpec())
+    assert caught.value.message.endswith(
+        "error: 0x1 (XNNCompiler.cpp: Failed to create static slice node 94 with code: xnn_status_invalid_parameter)")

@@ -1,0 +1,65 @@
+"""Hugging Face transformers models as users hand them over, through the whole pipeline on the host.
+
+Small configs with random weights (``tests/support/hf_models.py``): the library's own forward code, a
+``ModelOutput`` out, keyword inputs for the text models. Each must give fp32 and an int8 variant whose
+outputs stay within cosine 0.98 of the eager model's; where the main flow fails upstream, the result says
+which candidate failed, where, and which flow built the int8 variant instead.
+"""
+
+import functools
+
+import hf_models
+import pytest
+
+import edgeq
+from edgeq import RunOptions, load_profile
+
+pytestmark = pytest.mark.slow
+
+# a text encoder, a causal LM, a hybrid conv + attention phone model, a ConvNet, a speech encoder
+ARCHITECTURES = ("bert_encoder", "gpt2_lm", "mobilevitv2_classifier", "resnet_classifier", "whisper_encoder")
+
+
+@functools.cache
+def run_zoo(name: str, scheme: str = "auto") -> dict:
+    """One short run per architecture and scheme for the whole module: building is what costs."""
+    source = f"{hf_models.__file__}:{name}"
+    return edgeq.run(source, load_profile("host"), RunOptions(runs=3, warmup=1, scheme=scheme)).to_dict()
+
+
+@pytest.fixture(params=ARCHITECTURES)
+def result(request) -> dict:
+    return run_zoo(request.param)
+
+
+def _measured(result: dict) -> list[dict]:
+    return [r for r in result["results"] if r["status"] == "ok"]
+
+
+def test_fp32_artifact_computes_what_the_eager_model_computes(result):
+    fp32 = next(r for r in _measured(result) if r["precision"] == "fp32")
+    assert fp32["numerics"]["cosine"] > 0.9999
+    assert not result["warnings"]
+
+
+def test_an_int8_variant_stays_within_cosine_0_98_of_fp32_eager(result):
+    int8 = [r for r in _measured(result) if r["precision"] == "int8"]
+    assert int8, [r.get("error") for r in result["results"]]
+    assert max(r["numerics"]["cosine"] for r in int8) >= 0.98
+    assert all(r["size_bytes"] < result["results"][0]["size_bytes"] for r in int8)
+
+
+def test_gpt2_conv1d_projections_are_quantized_like_the_linears_they_are():
+    fp32, int8 = _measured(run_zoo("gpt2_lm"))
+    assert int8["scheme"] == "dynamic"
+    assert int8["size_bytes"] < 0.6 * fp32["size_bytes"]  # the Conv1D weights (most of GPT-2's) are int8
+
+
+def test_mobilevitv2s_upstream_failure_is_named_and_the_torchao_flow_takes_over():
+    result = run_zoo("mobilevitv2_classifier")
+    failed = [r for r in result["results"] if r["status"] == "failed"]
+    assert [(r["variant"], r["format"], r["failed_stage"]) for r in failed] == [("int8-dynamic", "pte", "run")]
+    assert "(XNN" in failed[0]["error"]  # the line XNNPACK's delegate logged, not only "error: 0x1"
+    torchao = next(r for r in _measured(result) if r["variant"] == "int8-dynamic-torchao")
+    assert torchao["flow"] == "torchao" and "after int8-dynamic .pte failed" in torchao["scheme_reason"]
+    assert any("int8-dynamic .pte failed at run" in line for line in result["search"])
