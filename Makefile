@@ -11,7 +11,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,nlp]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,nlp,lab]'
 	touch $(STAMP)
 
 demo: setup

@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from benchmarks import notes
-from edgeq.bench.stats import NOISY_CV, LatencyStats, compare
+from edgeq.bench.stats import NOISY_CV
+from edgeq.bench.verdict import Comparison, compare_samples
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -86,8 +86,13 @@ def _method(document: dict[str, Any]) -> str:
         "Threads are pinned to one (`torch.set_num_threads(1)`, ORT "
         "`intra_op_num_threads=1` and `inter_op_num_threads=1`, the ExecuTorch threadpool reset to 1). "
         f"Latency is the median (p50) with p90 and the coefficient of variation; CV ≥ {NOISY_CV:.0%} is flagged "
-        "**noisy**. A comparison says *faster* or *slower* only when the gap exceeds 5 % and the p50–p90 spread of "
-        "both runs (`edgeq.bench.stats.compare`); otherwise *not significant* (n.s.).\n\n"
+        "**noisy**. Comparisons use `edgeq.bench.verdict.compare_samples` on the pooled samples of both rows, the "
+        "same verdict `edgeq run` gives: *faster* or *slower* when a Mann-Whitney U test gives p < 0.05, the 95 % "
+        "bootstrap confidence interval of the ratio of medians lies on one side of 1 and the medians differ by more "
+        "than 5 %; *n.s.* (no significant change) when that interval lies within ±5 %; otherwise *inconclusive* "
+        "(too noisy to rule out a 5 % change). The test and the interval treat every sample as independent, "
+        "which samples pooled from several processes are not quite, so a verdict near the line is weaker than "
+        "its p-value says.\n\n"
         "Accuracy is measured on the outputs of the same runner process, on a check set run after the timing:\n\n"
         + "".join(f"- **{model['model']}:** {model['check']}.\n" for model in document["models"])
     )
@@ -148,18 +153,19 @@ def _ort_versus_executorch(document: dict[str, Any]) -> str:
     beaten, held = [], []
     for model in document["models"]:
         pte = _row(model, "executorch", "int8")
-        wins = [(ort, compare(_stats(ort), _stats(pte))[1]) for ort in _rows(model, "onnxruntime", "int8")
-                if pte and compare(_stats(ort), _stats(pte))[0] == "faster"]
+        wins = [(ort, _speedup(ort, pte)) for ort in _rows(model, "onnxruntime", "int8")
+                if pte and _compare(ort, pte).verdict == "faster"]
         (beaten if wins else held).append((model, pte, wins))
     if held:
-        lines.append("ExecuTorch int8 was faster than, or not significantly slower than, every ONNX Runtime int8 "
-                     "variant on these models (ExecuTorch int8 against the fastest ONNX Runtime int8):\n")
+        lines.append("No ONNX Runtime int8 variant was found faster than ExecuTorch int8 on these models "
+                     "(ExecuTorch int8 against the fastest ONNX Runtime int8):\n")
         for model, pte, _ in held:
             ort = min(_rows(model, "onnxruntime", "int8"), key=lambda row: row["latency_ms"]["p50"], default=None)
             if pte and ort:
-                verdict, speedup = compare(_stats(pte), _stats(ort))
+                speed = _compare(pte, ort)
                 lines.append(f"- {model['model']}: ExecuTorch int8 {_ms(pte['latency_ms']['p50'])} ms against "
-                             f"{ort['label']} {_ms(ort['latency_ms']['p50'])} ms: {speedup:.2f}×, {verdict}.")
+                             f"{ort['label']} {_ms(ort['latency_ms']['p50'])} ms: {_speedup(pte, ort):.2f}×, "
+                             f"{speed.verdict} — {speed.reason}.")
                 if model["model"] in notes.INT8_GRAPHS:
                     lines.append(f"  {_prose(notes.INT8_GRAPHS[model['model']])}")
         lines.append("")
@@ -259,16 +265,26 @@ def _same_runtime_fp32(model: dict[str, Any], row: dict[str, Any]) -> dict[str, 
     return _row(model, row["runtime"], "fp32")
 
 
-def _stats(row: dict[str, Any]) -> LatencyStats:
-    names = {f.name for f in fields(LatencyStats)}
-    return LatencyStats(**{key: value for key, value in row["latency_ms"].items() if key in names})
+def _samples(row: dict[str, Any]) -> list[float]:
+    """The row's raw latencies, pooled over its processes (a results file without them has none)."""
+    per_process = row.get("latencies_ms") or []
+    return [float(value) for process in per_process for value in (process if isinstance(process, list) else [process])]
+
+
+def _compare(row: dict[str, Any], base: dict[str, Any]) -> Comparison:
+    return compare_samples(_samples(row), _samples(base))
+
+
+def _speedup(row: dict[str, Any], base: dict[str, Any]) -> float:
+    """The base's p50 over the row's: the medians of the same pooled samples the verdict compares."""
+    return base["latency_ms"]["p50"] / row["latency_ms"]["p50"]
 
 
 def _verdict(row: dict[str, Any], base: dict[str, Any] | None) -> str:
     if base is None:
         return "—"
-    verdict, speedup = compare(_stats(row), _stats(base))
-    return f"{speedup:.2f}× " + ("n.s." if verdict == "not significant" else verdict)
+    verdict = _compare(row, base).verdict
+    return f"{_speedup(row, base):.2f}× " + ("n.s." if verdict == "no significant change" else verdict)
 
 
 def _accuracy_header(model: dict[str, Any]) -> str:

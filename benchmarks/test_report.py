@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from benchmarks import notes
 from benchmarks.report import render
 
@@ -13,12 +15,22 @@ def _latency(p50: float, cv: float = 0.01) -> dict[str, Any]:
             "noisy": cv >= 0.10}
 
 
-def _row(runtime: str, precision: str, p50: float, size: int, cosine: float = 1.0, **extra: Any) -> dict[str, Any]:
+_NOISE = np.random.default_rng(0).standard_normal(50)
+
+
+def _samples(p50: float, cv: float = 0.01, processes: int = 3) -> list[list[float]]:
+    """Per-process raw latencies whose pooled median is exactly ``p50``, as benchmarks/run.py writes them."""
+    noise = _NOISE - np.median(_NOISE)  # the same shape for every row, so ratios of medians are exact
+    return [[float(p50 * np.exp(cv * z)) for z in np.roll(noise, index)] for index in range(processes)]
+
+
+def _row(runtime: str, precision: str, p50: float, size: int, cosine: float = 1.0, cv: float = 0.01,
+         **extra: Any) -> dict[str, Any]:
     label = f"{runtime} {precision}"
     return {"runtime": runtime, "precision": precision, "scheme": "none" if precision == "fp32" else "dynamic",
             "engine": None, "activations": None, "detail": "", "format": "x", "label": label,
-            "size_bytes": size, "latency_ms": _latency(p50), "accuracy": {"cosine": cosine, "top1_agreement": 1.0},
-            "backend": None, "notes": [], **extra}
+            "size_bytes": size, "latency_ms": _latency(p50, cv), "latencies_ms": _samples(p50, cv),
+            "accuracy": {"cosine": cosine, "top1_agreement": 1.0}, "backend": None, "notes": [], **extra}
 
 
 def _document(model: str = "minilm") -> dict[str, Any]:
@@ -33,8 +45,7 @@ def _document(model: str = "minilm") -> dict[str, Any]:
             "metric": "cosine", "check": "cosine on 3 sentences", "check_samples": 3,
             "results": [
                 _row("eager", "fp32", 10.0, 4000),
-                {**_row("torch.ao", "int8", 5.0, 1000), "engine": "qnnpack", "detail": "qnnpack",
-                 "latency_ms": _latency(5.0, cv=0.2)},
+                {**_row("torch.ao", "int8", 5.0, 1000, cv=0.2), "engine": "qnnpack", "detail": "qnnpack"},
                 _row("executorch", "fp32", 4.0, 4000),
                 _row("executorch", "int8", 2.0, 1000, cosine=0.999,
                      backend={"delegated_nodes": 9, "delegated_subgraphs": 2, "non_delegated_nodes": 3,
@@ -79,3 +90,24 @@ def test_ops_outside_xnnpack_and_ort_fusions_are_listed() -> None:
     page = render(_document())
     assert "`aten_embedding_default`" in page
     assert "`MatMulInteger` ×4" in page
+
+
+def test_a_near_tie_reads_no_significant_change() -> None:
+    document = _document()
+    document["models"][0]["results"][4] = _row("onnxruntime", "fp32", 4.04, 4000)  # 1 % slower than the .pte
+    assert "| minilm | onnxruntime fp32 | 2.48× faster | — |" in render(document)
+    document["models"][0]["results"][5] = _row("onnxruntime", "int8", 2.02, 900)  # 1 % slower than ExecuTorch int8
+    assert "2.02 ms: 1.01×, no significant change — median 1.0 % faster (95 % CI" in render(document)
+
+
+def test_a_very_noisy_comparison_is_inconclusive() -> None:
+    document = _document()
+    document["models"][0]["results"][5] = _row("onnxruntime", "int8", 3.9, 900, cv=0.5)
+    assert "| minilm | onnxruntime int8 | 2.56× faster | 1.03× inconclusive |" in render(document)
+
+
+def test_rows_without_raw_samples_are_inconclusive() -> None:
+    document = _document()
+    for row in document["models"][0]["results"]:
+        row.pop("latencies_ms", None)
+    assert "| minilm | executorch int8 | 5.00× inconclusive | 2.00× inconclusive |" in render(document)

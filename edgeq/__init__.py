@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from edgeq.errors import EdgeqError
     from edgeq.inspection import inspect_model
-    from edgeq.lab.cleanup import clean
-    from edgeq.lab.doctor import diagnose
+    from edgeq.device.cleanup import clean
+    from edgeq.device.doctor import diagnose
     from edgeq.models import EvalSet, LoadedModel, TrainSet, load_model
     from edgeq.pipeline import RunOptions, RunResult, deploy, run
     from edgeq.profiles import DeviceProfile, list_profiles, load_profile
@@ -32,9 +32,9 @@ _SOURCES = {
     "RunOptions": "edgeq.pipeline",
     "RunResult": "edgeq.pipeline",
     "TrainSet": "edgeq.models",
-    "clean": "edgeq.lab.cleanup",
+    "clean": "edgeq.device.cleanup",
     "deploy": "edgeq.pipeline",
-    "diagnose": "edgeq.lab.doctor",
+    "diagnose": "edgeq.device.doctor",
     "inspect_model": "edgeq.inspection",
     "list_profiles": "edgeq.profiles",
     "load_model": "edgeq.models",

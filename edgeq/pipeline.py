@@ -9,28 +9,23 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from edgeq import metrics
-from edgeq.bench import BenchResult, BenchSpec, Staged, run_bench, stage_file, stage_runner
-from edgeq.bench.native import NativeRunner, native_bench_result
-from edgeq.cache import cache_dir
-from edgeq.errors import BenchError, ConfigError, EdgeqError, ExportError, ModelError, QuantizationError, summarize
-from edgeq.export import Artifact, ArtifactCache, build_artifact, file_sha256
-from edgeq.export.manifest import toolchain_versions
-from edgeq.inspection import check_samples, sensitivity_ranking
-from edgeq.lab.probe import DeviceFacts, check_compatible, governor_and_temperature, probe_device
-from edgeq.metrics import Metric, resolve_metric
+from edgeq.bench import BenchSpec, Staged, stage_runner
+from edgeq.build import MAX_CHECK_SAMPLES, ModelBuild
+from edgeq.device.probe import governor_and_temperature
+from edgeq.errors import BenchError, ConfigError, EdgeqError, ExportError, ModelError, QuantizationError
+from edgeq.export import Artifact
+from edgeq.inspection import sensitivity_ranking
+from edgeq.measure import DeviceBench, Target, push_artifact, reach
+from edgeq.metrics import Metric
 from edgeq.models import LoadedModel, load_model
-from edgeq.models.tracing import prepare_for_tracing, user_name
+from edgeq.models.tracing import user_name
 from edgeq.models.types import Training
-from edgeq.numerics import compare_outputs, flatten_outputs
 from edgeq.profiles import DeviceProfile
 from edgeq.quantize import OBSERVERS, QuantSpec, choose_scheme
 from edgeq.quantize.spec import SCHEME_CHOICES, other_scheme
@@ -40,10 +35,7 @@ from edgeq.transport import DeviceAddress, Transport, open_transport
 
 log = logging.getLogger(__name__)
 
-_MAX_CHECK_SAMPLES = 512
-_MAX_NATIVE_CHECK_SAMPLES = 128  # the native runner takes one process per sample
 _MIXED_COUNTS = (1, 2, 4)  # how many of the most sensitive layers to keep in float, trial by trial
-_FP32_COSINE_WARN = 0.999  # an fp32 artifact further than this from the eager model changed the model's math
 _BUILD_ERRORS = (QuantizationError, ExportError, ModelError)
 
 
@@ -102,11 +94,6 @@ def _format(profile: DeviceProfile, options: RunOptions) -> str:
     return fmt
 
 
-def _save(obj: Any, path: Path) -> str:
-    torch.save(obj, path)
-    return file_sha256(path)
-
-
 def run(source: str | LoadedModel, profile: DeviceProfile, options: RunOptions | None = None, *,
         device: DeviceAddress | None = None, transport: Transport | None = None, training: Training | None = None,
         progress: Progress | None = None) -> RunResult:
@@ -125,7 +112,7 @@ def run(source: str | LoadedModel, profile: DeviceProfile, options: RunOptions |
         say(f"connecting to {device}")
     transport = transport or open_transport(profile.transport, device)
     try:
-        target = _reach(transport, profile, fmt, device, say)
+        target = reach(transport, profile, fmt, device, say)
         say(f"loading {source if isinstance(source, str) else source.name}")
         loaded = load_model(source) if isinstance(source, str) else source
         if training is not None:
@@ -148,7 +135,7 @@ def deploy(source: str | LoadedModel, profile: DeviceProfile, options: RunOption
     owned = transport is None
     transport = transport or open_transport(profile.transport, device)
     try:
-        target = _reach(transport, profile, fmt, device, say)
+        target = reach(transport, profile, fmt, device, say)
         loaded = load_model(source) if isinstance(source, str) else source
         return _Session(loaded, profile, options, fmt, target, say).deploy()
     finally:
@@ -156,36 +143,17 @@ def deploy(source: str | LoadedModel, profile: DeviceProfile, options: RunOption
             transport.close()
 
 
-@dataclass
-class _Target:
-    """A connected device that was asked what it is and can run the artifacts."""
-
-    transport: Transport
-    name: str
-    workdir: str
-    facts: DeviceFacts
-    warnings: list[str]
-
-
-def _reach(transport: Transport, profile: DeviceProfile, fmt: str, device: DeviceAddress | None, say: Progress) -> _Target:
-    """Probe the device and refuse, before any model is loaded or file pushed, what it cannot run."""
-    workdir = transport.expand(profile.workdir)
-    say("asking the device what it is")
-    facts = probe_device(transport, profile, workdir)
-    warnings = check_compatible(profile, fmt, facts, toolchain_versions())
-    return _Target(transport, str(device) if device is not None else profile.name, workdir, facts, warnings)
-
-
 class _Session:
-    """One run: the model's references, the device's staged files, and the variants measured so far."""
+    """One run on one device: a ``ModelBuild`` for the profile, a ``DeviceBench`` on the device, and the
+    search over variants with what it found (measured, failed) so far."""
 
     def __init__(self, loaded: LoadedModel, profile: DeviceProfile, options: RunOptions, fmt: str,
-                 target: _Target, say: Progress) -> None:
+                 target: Target, say: Progress) -> None:
         self.loaded, self.profile, self.options, self.fmt, self.say = loaded, profile, options, fmt, say
         self.target, self.transport, self.workdir = target, target.transport, target.workdir
         self.facts, self.warnings = target.facts, target.warnings
-        self.prepared = prepare_for_tracing(loaded.model, loaded.keywords)
-        self.cache = ArtifactCache(cache_dir() / "artifacts")
+        self.build = ModelBuild(loaded, profile, observer=options.observer, metric=options.metric, say=say)
+        self.prepared, self.metric = self.build.prepared, self.build.metric
         self.bench_spec = BenchSpec(runs=options.runs, warmup=options.warmup,
                                     threads=options.threads or profile.default_threads, timeout_s=options.timeout_s,
                                     min_time_s=options.min_time_s, cpus=profile.cpus)
@@ -198,25 +166,10 @@ class _Session:
         self.formats = [fmt] + ([f for f in profile.formats if f != fmt] if options.format is None else [])
 
     def spec(self, scheme: str, fmt: str | None = None, **overrides: Any) -> QuantSpec:
-        return QuantSpec(scheme=scheme, engine=self.profile.engine, format=fmt or self.fmt,
-                         reduce_range=self.profile.reduce_range, observer=self.options.observer, **overrides)
+        return self.build.spec(scheme, fmt or self.fmt, **overrides)
 
     def run(self, scratch: Path) -> RunResult:
-        loaded = self.loaded
-        with torch.no_grad():
-            try:
-                example_outputs = flatten_outputs(self.prepared(*loaded.example_inputs))
-            except Exception as exc:  # noqa: BLE001 - user model code
-                raise ModelError(f"{loaded.name}: the model fails on its own example inputs: {summarize(exc)}",
-                                 hint="check that the example inputs match forward()") from exc
-        if not example_outputs:
-            raise ModelError(f"{loaded.name}: the model returns no tensors")
-        self.check_inputs = check_samples(loaded, _MAX_CHECK_SAMPLES if loaded.eval_set or loaded.check_inputs else 32)
-        with torch.no_grad():
-            self.reference = [flatten_outputs(self.prepared(*sample)) for sample in self.check_inputs]
-        self.metric = resolve_metric(self.options.metric, loaded, self.reference)
-        self._stage(scratch)
-
+        self.bench = DeviceBench(self.target, self.build, self.bench_spec, scratch, self.say)
         fp32 = self._baseline()
         reference_value = metrics.reference_value(self.metric, fp32.quality)
         enforced = self.options.max_drop is not None
@@ -230,7 +183,7 @@ class _Session:
         chosen, why = choose([Candidate(label, r.bench.latency, r.artifact.size_bytes, r.within_budget, r.budget_note)
                               for label, r in labels.items()])
         governor, temperature = governor_and_temperature(self.transport)
-        result = RunResult(model=loaded.name, profile=self.profile, transport=self.transport.name, results=self.results,
+        result = RunResult(model=self.loaded.name, profile=self.profile, transport=self.transport.name, results=self.results,
                            chosen={"variant": labels[chosen].spec.variant, "format": labels[chosen].spec.format,
                                    "reason": why},
                            budget=self.budget, search=self.search, out_dir=self.options.out_dir, address=self.target.name,
@@ -268,42 +221,9 @@ class _Session:
 
     def _build_and_push(self, spec: QuantSpec) -> tuple[Artifact, Staged]:
         """The artifact for ``spec`` (from the cache when built before), on the device under its hash."""
-        self.say(f"building {spec.variant} .{spec.format}")
-        artifact = build_artifact(self.loaded, self.prepared, spec, self.cache, self.profile.name, say=self.say)
+        artifact = self.build.artifact(spec)
         self.say(f"pushing {spec.variant} .{spec.format} ({artifact.size_bytes / 1024:.0f} KiB)")
-        staged = stage_file(self.transport, artifact.path, self.workdir, "artifacts", artifact.sha256, f".{spec.format}")
-        return artifact, staged
-
-    def _stage(self, scratch: Path) -> None:
-        self.scratch = scratch
-        if self.profile.runtime == "executor_runner":
-            self.native = NativeRunner(self.transport, self.transport.expand(self.profile.native_runner), self.workdir)
-            self.check_inputs = self.check_inputs[:_MAX_NATIVE_CHECK_SAMPLES]
-            self.reference = self.reference[:_MAX_NATIVE_CHECK_SAMPLES]
-            return
-        self.say("staging runner and inputs on the device")
-        self.runner = stage_runner(self.transport, self.workdir)
-        inputs_digest = _save(self.loaded.example_inputs, scratch / "inputs.pt")
-        self.remote_inputs = stage_file(self.transport, scratch / "inputs.pt", self.workdir, "inputs", inputs_digest, ".pt").path
-        self.check_digest = _save(self.check_inputs, scratch / "check.pt")
-        self.remote_check = stage_file(self.transport, scratch / "check.pt", self.workdir, "inputs", self.check_digest,
-                                       ".pt").path
-
-    def _bench(self, spec: QuantSpec, artifact: Artifact, remote_artifact: str, *, check: bool) -> BenchResult:
-        """One fresh measurement on the device: the Python runner, or the native executor_runner."""
-        spec_b = self.bench_spec
-        if self.profile.runtime == "executor_runner":
-            timing = self.native.time(remote_artifact, self.loaded.example_inputs, warmup=spec_b.warmup, runs=spec_b.runs,
-                                      threads=spec_b.threads, cpus=spec_b.cpus, timeout_s=spec_b.timeout_s)
-            outputs = self.native.outputs(remote_artifact, self.check_inputs, self.reference, threads=spec_b.threads,
-                                          timeout_s=spec_b.timeout_s) if check else None
-            return native_bench_result(timing, arch=self.facts.machine or self.profile.arch, threads=spec_b.threads,
-                                       binary=self.native.binary, check_outputs=outputs)
-        remote_out = f"{self.workdir}/outputs/{artifact.sha256[:16]}-{self.check_digest[:16]}.pt"
-        return run_bench(self.transport, python=self.profile.python, runner=self.runner, artifact=remote_artifact,
-                         fmt=spec.format, engine=spec.engine, inputs=self.remote_inputs, spec=spec_b,
-                         check=self.remote_check if check else None, check_out=remote_out if check else None,
-                         local_check_out=self.scratch / f"out-{spec.variant}.pt" if check else None)
+        return artifact, push_artifact(self.target, artifact)
 
     def label(self, result: VariantResult | FailedVariant) -> str:
         """The variant's name, with its format when that is not the float baseline's."""
@@ -378,39 +298,14 @@ class _Session:
             raise _CandidateFailed("run", exc) from exc
 
     def _run_and_judge(self, spec: QuantSpec, artifact: Artifact, remote_artifact: str, reason: str) -> VariantResult:
-        spec_b = self.bench_spec
-        if self.results and self.profile.cooldown_s:
-            self.say(f"cooling down {self.profile.cooldown_s:g} s")
-            time.sleep(self.profile.cooldown_s)
-        self.say(f"benchmarking {spec.variant} .{spec.format}: {spec_b.warmup} warmup + {spec_b.runs} runs, {spec_b.threads} thread(s)")
-        bench = self._bench(spec, artifact, remote_artifact, check=True)
-        remeasured = False
-        if bench.latency.noisy:
-            self.say(f"{spec.variant}: latency spread {bench.latency.cv:.0%} ≥ 10 %, measuring once more")
-            again = self._bench(spec, artifact, remote_artifact, check=False)
-            remeasured = True
-            if again.latency.cv < bench.latency.cv:
-                bench = dataclasses.replace(again, check_outputs=bench.check_outputs)
-        outputs = bench.check_outputs or []
-        try:
-            numerics = compare_outputs(self.reference, outputs) if outputs else None
-        except ValueError as exc:
-            raise BenchError(f"{spec.variant} .{spec.format} outputs do not match the model's: {exc}") from exc
-        if spec.scheme == "none" and numerics and numerics["cosine"] < _FP32_COSINE_WARN:
-            self.notices.append(f"fp32 .{spec.format} differs from the eager model (cosine {numerics['cosine']:.4f}, "
-                                f"max error {numerics['max_abs_err']:.3g}): the export changed the model's math")
-        accuracy = _accuracy(self.loaded, outputs, artifact)
-        result = VariantResult(spec, artifact, bench, accuracy, numerics, reason, quality=self._quality(accuracy, outputs),
-                               remeasured=remeasured)
+        measured = self.bench.measure(spec, artifact, remote_artifact)
+        self.notices += measured.warnings
+        result = VariantResult(spec, artifact, measured.bench, measured.accuracy, measured.numerics, reason,
+                               quality=measured.quality, remeasured=measured.remeasured)
         if spec.scheme != "none":
             result.within_budget, result.budget_note = self.budget.judge(result.quality)
         self.results.append(result)
         return result
-
-    def _quality(self, accuracy: dict[str, Any] | None, outputs: list[list[torch.Tensor]]) -> float | None:
-        if self.metric.name == "accuracy":
-            return accuracy["value"] if accuracy else None
-        return metrics.score_outputs(self.metric, self.loaded, self.reference, outputs) if outputs else None
 
     def _search(self) -> None:
         """Try the expected-fastest scheme (the other one, then the other format, when it cannot be built);
@@ -424,7 +319,7 @@ class _Session:
         if first.within_budget:
             return
         self.say("ranking layers by sensitivity (only one layer int8 at a time)")
-        samples = self.check_inputs[:_sensitivity_samples(self.metric)]
+        samples = self.build.check_inputs[:_sensitivity_samples(self.metric)]
         try:
             ranking = sensitivity_ranking(self.loaded, self.prepared, self.spec(scheme, fmt), self.metric, samples, self.say)
         except _BUILD_ERRORS as exc:
@@ -453,20 +348,4 @@ class _Session:
 
 def _sensitivity_samples(metric: Metric) -> int:
     # accuracy needs the whole evaluation set to mean the same as on the device; comparisons converge sooner
-    return _MAX_CHECK_SAMPLES if metric.name == "accuracy" else 32
-
-
-def _accuracy(loaded: LoadedModel, outputs: list[list[torch.Tensor]], artifact: Artifact) -> dict[str, Any] | None:
-    if loaded.eval_set is not None and outputs:
-        return {"metric": loaded.eval_set.metric, "value": loaded.eval_set.score(outputs), "samples": len(outputs)}
-    if loaded.evaluator is not None:
-        from edgeq.export.host_runtime import load_forward
-
-        try:
-            value = float(loaded.evaluator(load_forward(artifact.path, artifact.format, artifact.manifest.data.get("engine"))))
-        except Exception as exc:  # noqa: BLE001 - user evaluation code
-            raise ModelError(f"{loaded.name}: the evaluation function raised {summarize(exc)}") from exc
-        return {"metric": "user", "value": value, "evaluated_on": "host"}
-    return None
-
-
+    return MAX_CHECK_SAMPLES if metric.name == "accuracy" else 32

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from edgeq.bench.stats import LatencyStats, compare
+from edgeq.bench.stats import LatencyStats
+from edgeq.bench.verdict import Comparison, compare_samples
 from edgeq.metrics import Metric, format_value
 
 NEAR_TIE = 0.05  # a smaller artifact may be up to 5 % slower than the fastest and still win
@@ -47,8 +48,8 @@ class Candidate:
 def choose(candidates: Sequence[Candidate]) -> tuple[str, str]:
     """Return ``(variant, one-line reason)``; the first candidate is the float baseline.
 
-    The fastest candidate within budget wins; a smaller one whose speed is not
-    significantly different and within 5 % of it wins instead.
+    The fastest candidate within budget wins; a smaller one whose median is within
+    5 % of it, and which the latency verdict does not call slower, wins instead.
     """
     baseline = candidates[0]
     eligible = [c for c in candidates if c is baseline or c.within_budget]
@@ -56,15 +57,21 @@ def choose(candidates: Sequence[Candidate]) -> tuple[str, str]:
     best = fastest
     for candidate in eligible:
         near = candidate.latency.p50 <= fastest.latency.p50 * (1 + NEAR_TIE)
-        if near and candidate.size_bytes < best.size_bytes and compare(candidate.latency, fastest.latency)[0] == "not significant":
+        if near and candidate.size_bytes < best.size_bytes and _speed(candidate, fastest).verdict != "slower":
             best = candidate
     if best is baseline:
         parts = [f"{c.variant} rejected: {c.why}" for c in candidates[1:] if not c.within_budget]
         for candidate in eligible[1:]:
-            verdict, speedup = compare(candidate.latency, baseline.latency)
-            parts.append(f"{candidate.variant} is within budget but {verdict} ({speedup:.2f}x), so fp32 stays")
+            speed = _speed(candidate, baseline)
+            parts.append(f"{candidate.variant} is within budget but {speed.verdict} ({speed.speedup:.2f}x), "
+                         "so fp32 stays")
         return baseline.variant, "; ".join(parts) or "only the float variant was built"
-    verdict, speedup = compare(best.latency, baseline.latency)
+    speed = _speed(best, baseline)
     size_ratio = best.size_bytes / baseline.size_bytes if baseline.size_bytes else 1.0
-    speed = f"{speedup:.2f}x faster" if verdict == "faster" else f"speed {verdict} ({speedup:.2f}x)"
-    return best.variant, f"{speed} than {baseline.variant} at {size_ratio:.2f}x the size; {best.why}"
+    against = (f"{speed.speedup:.2f}x faster than {baseline.variant}" if speed.verdict == "faster"
+               else f"speed against {baseline.variant}: {speed.verdict} ({speed.speedup:.2f}x)")
+    return best.variant, f"{against} at {size_ratio:.2f}x the size; {best.why}"
+
+
+def _speed(candidate: Candidate, baseline: Candidate) -> Comparison:
+    return compare_samples(candidate.latency.samples_ms, baseline.latency.samples_ms)

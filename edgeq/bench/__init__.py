@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from edgeq._resources import resource_dir
-from edgeq.bench.stats import LatencyStats, compare, latency_stats
+from edgeq.bench.stats import LatencyStats, latency_stats
+from edgeq.bench.verdict import Comparison, compare_samples
 from edgeq.errors import BenchError, ConfigError
 from edgeq.digest import file_sha256
 from edgeq.transport.base import Transport
@@ -157,5 +158,5 @@ def parse_report(stdout: str, stderr: str = "") -> dict[str, Any]:
     return report
 
 
-__all__ = ["WORKDIR_FOLDERS", "BenchResult", "Staged", "BenchSpec", "LatencyStats", "compare", "latency_stats", "parse_report", "run_bench",
-           "runner_path", "stage_file", "stage_runner"]
+__all__ = ["WORKDIR_FOLDERS", "BenchResult", "Staged", "BenchSpec", "Comparison", "LatencyStats", "compare_samples",
+           "latency_stats", "parse_report", "run_bench", "runner_path", "stage_file", "stage_runner"]

@@ -1,11 +1,11 @@
-"""Latency statistics with their spread, and comparisons that say faster, slower or not significant."""
+"""Latency statistics with their spread, keeping the samples they summarize (``edgeq.bench.verdict`` compares them)."""
 
 from __future__ import annotations
 
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
 NOISY_CV = 0.10
 
@@ -19,13 +19,16 @@ class LatencyStats:
     std: float
     cv: float
     runs: int
+    samples_ms: tuple[float, ...] = field(default=(), repr=False)  # as measured, in order; for compare_samples
 
     @property
     def noisy(self) -> bool:
         return self.cv >= NOISY_CV
 
     def to_dict(self) -> dict[str, float | int | bool]:
-        return {**asdict(self), "noisy": self.noisy}
+        """The run result's ``latency_ms``: the summary only, never the samples."""
+        return {"p50": self.p50, "p90": self.p90, "p99": self.p99, "mean": self.mean, "std": self.std, "cv": self.cv,
+                "runs": self.runs, "noisy": self.noisy}
 
 
 def _percentile(ordered: Sequence[float], q: float) -> float:
@@ -42,18 +45,6 @@ def latency_stats(samples_ms: Sequence[float]) -> LatencyStats:
     mean = statistics.fmean(ordered)
     std = statistics.stdev(ordered) if len(ordered) > 1 else 0.0
     return LatencyStats(p50=_percentile(ordered, 0.5), p90=_percentile(ordered, 0.9), p99=_percentile(ordered, 0.99),
-                        mean=mean, std=std, cv=std / mean if mean else 0.0, runs=len(ordered))
+                        mean=mean, std=std, cv=std / mean if mean else 0.0, runs=len(ordered),
+                        samples_ms=tuple(float(sample) for sample in samples_ms))
 
-
-def compare(candidate: LatencyStats, baseline: LatencyStats) -> tuple[str, float]:
-    """``("faster" | "slower" | "not significant", speedup)`` of candidate against baseline, by median.
-
-    A difference counts when it exceeds 5 % and both runs' interquantile
-    spread (p90 - p50) would not explain it.
-    """
-    speedup = baseline.p50 / candidate.p50 if candidate.p50 else math.inf
-    gap = abs(baseline.p50 - candidate.p50)
-    noise = max(candidate.p90 - candidate.p50, baseline.p90 - baseline.p50)
-    if gap < 0.05 * min(baseline.p50, candidate.p50) or gap < noise:
-        return "not significant", speedup
-    return ("faster" if speedup > 1 else "slower"), speedup

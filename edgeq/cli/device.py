@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from edgeq.lab import DEFAULT_INVENTORY, resolve_device
+from edgeq.device import DEFAULT_INVENTORY, resolve_device
 from edgeq.profiles import DeviceProfile, load_profile
 from edgeq.quantize.spec import SCHEME_CHOICES
 from edgeq.transport import DeviceAddress

@@ -25,7 +25,7 @@ def doctor(profile: DeviceProfile, device: DeviceAddress | None, as_json: bool) 
     failed (warnings allowed), 1 when a check failed, 3 when the device
     cannot be reached.
     """
-    from edgeq.lab.doctor import diagnose
+    from edgeq.device.doctor import diagnose
 
     with stderr.status(f"examining {device or profile.name}", spinner="dots"):
         diagnosis = diagnose(profile, device)
@@ -81,7 +81,7 @@ def deploy(model: str, profile: DeviceProfile, device: DeviceAddress | None, sch
 @click.option("--json", "as_json", is_flag=True, help="Print what was removed as JSON on stdout.")
 def clean(profile: DeviceProfile, device: DeviceAddress | None, as_json: bool) -> None:
     """Remove what edgeq left on a device (runner, artifacts, inputs, outputs in its work dir)."""
-    from edgeq.lab.cleanup import clean as clean_device
+    from edgeq.device.cleanup import clean as clean_device
 
     result = clean_device(profile, device)
     if as_json:

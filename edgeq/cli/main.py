@@ -12,6 +12,7 @@ import click
 from edgeq.cli.output import stderr
 from edgeq.cli.devices import clean, deploy, doctor
 from edgeq.cli.inspect import inspect
+from edgeq.cli.lab import lab
 from edgeq.cli.profiles import profiles
 from edgeq.cli.run import run
 from edgeq.errors import EdgeqError
@@ -74,6 +75,7 @@ cli.add_command(deploy)
 cli.add_command(doctor)
 cli.add_command(clean)
 cli.add_command(profiles)
+cli.add_command(lab)
 
 
 def main() -> None:

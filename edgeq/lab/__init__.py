@@ -1,5 +1,5 @@
-"""The lab: the inventory of real device instances (and, later, jobs, leases and results)."""
+"""The device lab: a matrix of models × devices run as jobs under leases, with device health and
+quarantine, a results store, reports and a statistical regression gate.
 
-from edgeq.lab.inventory import DEFAULT_INVENTORY, DeviceEntry, Inventory, resolve_device
-
-__all__ = ["DEFAULT_INVENTORY", "DeviceEntry", "Inventory", "resolve_device"]
+Device instances themselves (inventory, probe, doctor) live in ``edgeq.device``.
+"""

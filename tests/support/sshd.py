@@ -71,11 +71,14 @@ class SSHServer:
     require = staticmethod(require_sshd)  # the server binary, or an error with the install command
 
     def __init__(self, root: Path, *, port: int | None = None, host_key_type: str = "ed25519",
-                 max_file_bytes: int | None = None, sftp: bool = True) -> None:
+                 max_file_bytes: int | None = None, sftp: bool = True, force_command: str | None = None) -> None:
         """``max_file_bytes`` caps every file the server's sessions write (RLIMIT_FSIZE): a disk that fills up.
 
         ``sftp=False`` leaves the sftp subsystem out, as hardened servers do: files must go another way.
+        ``force_command`` runs every session through that command (the client's is in ``$SSH_ORIGINAL_COMMAND``),
+        as a board's vendor shell does: tests make devices that misbehave in one way each with it.
         """
+        self.force_command = force_command
         self.binary = self.require()
         self.max_file_bytes = max_file_bytes
         self.sftp = sftp
@@ -230,6 +233,7 @@ class SSHServer:
             "LogLevel VERBOSE\n"
             "MaxStartups 50\n"
             + ("Subsystem sftp internal-sftp\n" if self.sftp else "")
+            + (f"ForceCommand {self.force_command}\n" if self.force_command else "")
         )
 
 

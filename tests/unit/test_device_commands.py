@@ -6,8 +6,8 @@ from dataclasses import replace
 import pytest
 
 from edgeq.errors import ConfigError
-from edgeq.lab.cleanup import clean
-from edgeq.lab.doctor import diagnose
+from edgeq.device.cleanup import clean
+from edgeq.device.doctor import diagnose
 from edgeq.pipeline import RunOptions, deploy, run
 from edgeq.profiles import load_profile
 from edgeq.transport import FakeTransport, LocalTransport

@@ -1,7 +1,7 @@
 import pytest
 
 from edgeq.errors import ConfigError
-from edgeq.lab import Inventory, resolve_device
+from edgeq.device import Inventory, resolve_device
 from edgeq.transport import DeviceAddress, open_transport
 
 

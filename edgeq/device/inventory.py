@@ -7,9 +7,21 @@ profile = "rpi5"
 address = "ssh://pi@192.168.1.20"    # or: host = "...", port = 22, user = "pi"
 identity = "~/.ssh/id_ed25519"
 
+tags = ["arm", "desk"]                # optional: for `edgeq lab run --tags`
+max_temperature_c = 80                # optional: a lab measurement taken hotter than this is invalid
+
 [devices.pixel]
 profile = "pixel-8"
 serial = "1A2B3C4D"                   # adb
+
+[lab]                                 # optional: how `edgeq lab` runs (every key has a default)
+store = "sqlite:///lab.db"            # or postgresql://user@host/db; default: edgeq-lab.db beside this file
+job_timeout_s = 900
+infra_retries = 2                     # an infra failure is retried at most this often, on a sibling first
+invalid_requeues = 1                  # a too-hot or governor-changed measurement is taken again this often
+quarantine_after = 3                  # infra failures in a row that quarantine a device
+health_margin = 0.5                   # a golden latency outside median ± 50 % of its history is bad
+health_history = 5                    # how many earlier good health checks make that band
 ```
 """
 
@@ -25,7 +37,8 @@ from edgeq.errors import ConfigError
 from edgeq.transport.address import DeviceAddress
 
 DEFAULT_INVENTORY = Path("edgeq-lab.toml")
-_KEYS = {"profile", "address", "host", "port", "user", "serial", "identity", "known_hosts", "description"}
+_KEYS = {"profile", "address", "host", "port", "user", "serial", "identity", "known_hosts", "description", "tags",
+         "max_temperature_c"}
 
 
 @dataclass(frozen=True)
@@ -34,12 +47,51 @@ class DeviceEntry:
     address: DeviceAddress
     profile: str
     description: str = ""
+    tags: tuple[str, ...] = ()
+    max_temperature_c: float | None = None
+
+
+@dataclass(frozen=True)
+class LabSettings:
+    """The ``[lab]`` table: where results go and how patient the lab is with jobs and devices."""
+
+    store: str | None = None  # a database URL; None: SQLite in edgeq-lab.db beside the inventory
+    job_timeout_s: float = 900.0
+    infra_retries: int = 2
+    invalid_requeues: int = 1
+    quarantine_after: int = 3
+    health_margin: float = 0.5
+    health_history: int = 5
+
+    @classmethod
+    def parse(cls, path: Path, table: Any) -> LabSettings:
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [lab] must be a table")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(table) - set(fields))
+        if unknown:
+            raise ConfigError(f"{path}: [lab]: unknown key {unknown[0]!r}", hint=f"allowed keys: {', '.join(fields)}")
+        values: dict[str, Any] = {}
+        for key, value in table.items():
+            default = getattr(cls, key)
+            if key == "store":
+                ok = isinstance(value, str) and value
+            elif isinstance(default, int):
+                ok = isinstance(value, int) and not isinstance(value, bool) and value >= (1 if key == "quarantine_after" else 0)
+            else:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+            if not ok:
+                kind = "a URL string" if key == "store" else ("a whole number ≥ 0" if isinstance(default, int) else "a number > 0")
+                raise ConfigError(f"{path}: [lab]: key {key!r} must be {kind}, got {value!r}")
+            values[key] = float(value) if isinstance(default, float) else value
+        return cls(**values)
 
 
 @dataclass(frozen=True)
 class Inventory:
     path: Path
     devices: dict[str, DeviceEntry]
+    lab: LabSettings = LabSettings()
 
     @classmethod
     def load(cls, path: Path) -> Inventory:
@@ -51,11 +103,12 @@ class Inventory:
                               hint="create it (see docs/devices.md) or pass --device ssh://… / adb://…") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-        unknown = sorted(set(data) - {"devices"})
+        unknown = sorted(set(data) - {"devices", "lab"})
         if unknown:
-            raise ConfigError(f"{path}: unknown table {unknown[0]!r}", hint="devices live under [devices.NAME]")
+            raise ConfigError(f"{path}: unknown table {unknown[0]!r}",
+                              hint="devices live under [devices.NAME], lab settings under [lab]")
         devices = {name: _entry(path, name, fields) for name, fields in data.get("devices", {}).items()}
-        return cls(path, devices)
+        return cls(path, devices, LabSettings.parse(path, data.get("lab", {})))
 
     def get(self, name: str) -> DeviceEntry:
         if name not in self.devices:
@@ -85,7 +138,14 @@ def _entry(path: Path, name: str, fields: Any) -> DeviceEntry:
         address = DeviceAddress("ssh", host=str(fields["host"]), port=port, user=fields.get("user"), **connection)
     else:
         raise ConfigError(f"{where}: no way to reach it", hint="give 'address' (ssh://… or adb://…), 'host', or 'serial'")
-    return DeviceEntry(name, address, fields["profile"], str(fields.get("description", "")))
+    tags = fields.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(tag, str) and tag for tag in tags):
+        raise ConfigError(f"{where}: key 'tags' must be a list of names", hint='write it as tags = ["arm", "desk"]')
+    hot = fields.get("max_temperature_c")
+    if hot is not None and (isinstance(hot, bool) or not isinstance(hot, (int, float)) or hot <= 0):
+        raise ConfigError(f"{where}: key 'max_temperature_c' must be a temperature in °C, got {hot!r}")
+    return DeviceEntry(name, address, fields["profile"], str(fields.get("description", "")), tuple(tags),
+                       None if hot is None else float(hot))
 
 
 def resolve_device(device: str | None, *, inventory: Path | None = None, identity: Path | None = None,

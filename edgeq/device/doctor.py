@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 from edgeq.errors import TransportError
 from edgeq.export.manifest import toolchain_versions
-from edgeq.lab.probe import MACHINES, DeviceFacts, probe_device, runtime_problems
+from edgeq.device.probe import MACHINES, DeviceFacts, probe_device, runtime_problems
 from edgeq.profiles import DeviceProfile
 from edgeq.transport import DeviceAddress, Transport, open_transport
 

@@ -1,0 +1,74 @@
+"""The building half of a run: one model for one device profile.
+
+A ``ModelBuild`` holds what does not depend on which device runs the artifacts: the model prepared
+for tracing, the samples its outputs are checked on and the eager model's outputs for them (the
+reference every artifact is compared with), and the artifacts themselves, built once per
+``QuantSpec`` and cached by content. ``edgeq run`` measures them on one device; the lab on every
+device of the profile (``edgeq.measure``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from edgeq.cache import cache_dir
+from edgeq.errors import ModelError, summarize
+from edgeq.export import Artifact, ArtifactCache, build_artifact
+from edgeq.inspection import check_samples
+from edgeq.metrics import Metric, resolve_metric
+from edgeq.models import LoadedModel
+from edgeq.models.tracing import prepare_for_tracing
+from edgeq.numerics import flatten_outputs
+from edgeq.profiles import DeviceProfile
+from edgeq.quantize import QuantSpec
+
+MAX_CHECK_SAMPLES = 512
+_MAX_NATIVE_CHECK_SAMPLES = 128  # the native runner takes one process per sample
+
+
+class ModelBuild:
+    """A model's references and artifacts for one profile; the artifacts are shared by all its devices."""
+
+    def __init__(self, loaded: LoadedModel, profile: DeviceProfile, *, observer: str = "histogram",
+                 metric: str | None = None, say: Callable[[str], None] | None = None) -> None:
+        self.loaded, self.profile, self.observer = loaded, profile, observer
+        self.say = say or (lambda message: None)
+        self.prepared = prepare_for_tracing(loaded.model, loaded.keywords)
+        self.cache = ArtifactCache(cache_dir() / "artifacts")
+        with torch.no_grad():
+            try:
+                example_outputs = flatten_outputs(self.prepared(*loaded.example_inputs))
+            except Exception as exc:  # noqa: BLE001 - user model code
+                raise ModelError(f"{loaded.name}: the model fails on its own example inputs: {summarize(exc)}",
+                                 hint="check that the example inputs match forward()") from exc
+        if not example_outputs:
+            raise ModelError(f"{loaded.name}: the model returns no tensors")
+        limit = MAX_CHECK_SAMPLES if loaded.eval_set or loaded.check_inputs else 32
+        if profile.runtime == "executor_runner":
+            limit = min(limit, _MAX_NATIVE_CHECK_SAMPLES)
+        self.check_inputs = check_samples(loaded, limit)
+        with torch.no_grad():
+            self.reference = [flatten_outputs(self.prepared(*sample)) for sample in self.check_inputs]
+        self.metric: Metric = resolve_metric(metric, loaded, self.reference)
+
+    def spec(self, scheme: str, fmt: str, **overrides: Any) -> QuantSpec:
+        """The variant ``scheme`` in ``fmt`` for this profile's engine."""
+        return QuantSpec(scheme=scheme, engine=self.profile.engine, format=fmt, reduce_range=self.profile.reduce_range,
+                         observer=self.observer, **overrides)
+
+    def artifact(self, spec: QuantSpec) -> Artifact:
+        """``spec``'s artifact, from the cache when this model was built that way before."""
+        self.say(f"building {spec.variant} .{spec.format}")
+        return build_artifact(self.loaded, self.prepared, spec, self.cache, self.profile.name, say=self.say)
+
+    def save_inputs(self, folder: Path) -> tuple[Path, Path]:
+        """The example inputs and the check inputs as files for the device runner: (inputs.pt, check.pt)."""
+        inputs, check = folder / "inputs.pt", folder / "check.pt"
+        torch.save(self.loaded.example_inputs, inputs)
+        torch.save(self.check_inputs, check)
+        return inputs, check
+

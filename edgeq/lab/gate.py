@@ -1,0 +1,140 @@
+"""Comparing two lab runs job by job, and the regression gate CI calls on a pull request.
+
+Each (model, device, variant) measured in both runs gets the latency verdict of
+``edgeq.bench.verdict.compare_samples`` — faster, slower, no significant change or inconclusive —
+and its size and quality are checked against budgets. An ``invalid`` measurement (a hot device, a
+governor that changed) is never a regression: it makes the gate inconclusive, as an infrastructure
+failure does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from edgeq.bench.verdict import Comparison, compare_samples
+from edgeq.errors import ConfigError
+from edgeq.lab.records import JobRecord, RunRecord
+from edgeq.metrics import METRICS
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    alpha: float = 0.05  # significance level of the Mann-Whitney U test
+    min_effect: float = 0.05  # the smallest change of the median that counts: 5 %
+    max_size_growth: float = 0.01  # an artifact may grow by 1 % before it is a regression
+    max_quality_drop: float | None = None  # in the metric's unit; None: the metric's default budget
+
+    def __post_init__(self) -> None:
+        if not 0 < self.alpha < 1:
+            raise ConfigError(f"--alpha must lie between 0 and 1, got {self.alpha}")
+        if not 0 <= self.min_effect < 1:
+            raise ConfigError(f"--min-effect must be at least 0 and below 1, got {self.min_effect}")
+        if self.max_size_growth < 0 or (self.max_quality_drop is not None and self.max_quality_drop < 0):
+            raise ConfigError("--max-size-growth and --max-quality-drop must be ≥ 0")
+
+
+@dataclass(frozen=True)
+class JobComparison:
+    """One (model, device, variant) in both runs."""
+
+    model: str
+    device: str
+    variant: str
+    status: str  # "regression", "improvement", "ok", "inconclusive", "missing"
+    reason: str
+    latency: Comparison | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.model, self.device, self.variant)
+
+    def as_verdict(self) -> dict[str, Any]:
+        """What the reports mark a job with: a regression of any kind (latency, size, quality) reads ``slower``."""
+        verdict = "slower" if self.status == "regression" else (self.latency.verdict if self.latency else "inconclusive")
+        return {"verdict": verdict, "ratio": self.latency.ratio if self.latency else None, "reason": self.reason}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "device": self.device, "variant": self.variant, "status": self.status,
+                "reason": self.reason, "verdict": self.latency.verdict if self.latency else None,
+                "latency": self.latency.to_dict() if self.latency else None}
+
+
+@dataclass(frozen=True)
+class GateResult:
+    baseline: str
+    run: str
+    rows: tuple[JobComparison, ...]
+
+    @property
+    def status(self) -> str:
+        """``regression`` (exit 1), ``inconclusive`` (exit 3) or ``clean`` (exit 0)."""
+        statuses = {row.status for row in self.rows}
+        if "regression" in statuses:
+            return "regression"
+        if statuses & {"inconclusive", "missing"} or not self.rows:
+            return "inconclusive"
+        return "clean"
+
+    @property
+    def exit_code(self) -> int:
+        return {"clean": 0, "regression": 1, "inconclusive": 3}[self.status]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"baseline": self.baseline, "run": self.run, "status": self.status,
+                "rows": [row.to_dict() for row in self.rows]}
+
+
+def _by_key(run: RunRecord) -> dict[tuple[str, str, str], JobRecord]:
+    """The last job per (model, device, variant): where a job ran, not where it was planned."""
+    jobs: dict[tuple[str, str, str], JobRecord] = {}
+    for job in run.jobs:
+        jobs[(job.model, job.device or job.planned_device, job.variant)] = job
+    return jobs
+
+
+def compare_runs(baseline: RunRecord, candidate: RunRecord, settings: GateSettings | None = None) -> GateResult:
+    """Every (model, device, variant) of ``candidate`` against ``baseline``."""
+    settings = settings or GateSettings()
+    old, new = _by_key(baseline), _by_key(candidate)
+    rows = [_compare(key, old.get(key), job, settings) for key, job in sorted(new.items())]
+    return GateResult(baseline.id, candidate.id, tuple(rows))
+
+
+def _compare(key: tuple[str, str, str], old: JobRecord | None, new: JobRecord, settings: GateSettings) -> JobComparison:
+    model, device, variant = key
+    row = lambda status, reason, latency=None: JobComparison(model, device, variant, status, reason, latency)  # noqa: E731
+    if new.state != "done" or new.measurement is None:
+        status = "regression" if new.state in ("failed", "timeout") else "inconclusive"
+        return row(status, f"{new.state} in this run: {new.reason or 'no measurement'}")
+    if old is None or old.state != "done" or old.measurement is None:
+        return row("missing", "no measurement of it in the baseline" + (f" ({old.state})" if old else ""))
+    a, b = old.measurement, new.measurement
+    latency = compare_samples(b.samples_ms, a.samples_ms, alpha=settings.alpha, min_effect=settings.min_effect)
+    problems = []
+    if latency.verdict == "slower":
+        problems.append(f"latency: {latency.reason}")
+    if a.size_bytes and b.size_bytes > a.size_bytes * (1 + settings.max_size_growth):
+        problems.append(f"size {b.size_bytes} bytes vs {a.size_bytes} (+{b.size_bytes / a.size_bytes - 1:.1%}, "
+                        f"budget {settings.max_size_growth:.0%})")
+    quality = _quality_drop(a.metric, a.quality, b.quality, settings)
+    if quality:
+        problems.append(quality)
+    if problems:
+        return row("regression", "; ".join(problems), latency)
+    if latency.verdict == "inconclusive":
+        return row("inconclusive", f"latency: {latency.reason}", latency)
+    status = "improvement" if latency.verdict == "faster" else "ok"
+    return row(status, f"latency: {latency.reason}", latency)
+
+
+def _quality_drop(metric: str | None, before: float | None, after: float | None, settings: GateSettings) -> str | None:
+    if metric is None or before is None or after is None:
+        return None
+    known = METRICS.get(metric)
+    budget = settings.max_quality_drop if settings.max_quality_drop is not None else (
+        known.default_max_drop if known is not None else 0.0)
+    drop = before - after
+    if drop > budget:
+        return f"{metric} {after:.4g} vs {before:.4g} (drop {drop:.4g}, budget {budget:g})"
+    return None

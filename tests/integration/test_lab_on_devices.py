@@ -1,0 +1,133 @@
+"""A lab of six real OpenSSH devices on loopback, each misbehaving in its own way, on both stores.
+
+Every device is an sshd whose sessions go through ``tests/support/lab_device_shell.sh`` (its ForceCommand):
+a home of its own, and one fault — a slow benchmark, a benchmark that hangs, a connection that drops in
+the middle of a job, a thermal zone at 91 °C. The devices have no SFTP subsystem, so files stream through
+exec channels, as on boards. The artifacts, the runner and the measurements are real.
+
+    fleet (profile lab-x86):  good-1, good-2, slow, drop
+    lab-x86-hang:             hang (its own profile; its first job's benchmark hangs)
+    lab-x86-hot:              hot  (its own profile, max_temperature_c = 80)
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from edgeq_cli import edgeq
+from sshd import SSHServer
+
+from edgeq.device import Inventory
+from edgeq.lab.plan import LabRequest
+from edgeq.lab.scheduler import run_lab
+from edgeq.lab.store import open_store
+
+pytestmark = pytest.mark.slow
+
+SUPPORT = Path(__file__).resolve().parent.parent / "support"
+SHELL = SUPPORT / "lab_device_shell.sh"
+MODELS = (f"{SUPPORT / 'lab_models.py'}:mlp_a", f"{SUPPORT / 'lab_models.py'}:mlp_b")
+DEVICES = {"good-1": ("lab-x86", "good"), "good-2": ("lab-x86", "good"), "slow": ("lab-x86", "slow"),
+           "drop": ("lab-x86", "drop"), "hang": ("lab-x86-hang", "hang"), "hot": ("lab-x86-hot", "hot")}
+JOB_TIMEOUT_S = 20
+
+
+def _profile(folder: Path, name: str) -> Path:
+    path = folder / f"{name}.toml"
+    path.write_text(f'name = "{name}"\narch = "x86_64"\nengine = "x86"\ntransport = "ssh"\nformats = ["pte"]\n'
+                    f'threads = 1\nruntime = "python"\npython = "{sys.executable}"\nworkdir = "~/edgeq"\n')
+    return path
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """The six devices and their inventory (with a [lab] table), for the module."""
+    folder = tmp_path_factory.mktemp("lab")
+    profiles = {name: _profile(folder, name) for name in {profile for profile, _ in DEVICES.values()}}
+    servers, entries = [], []
+    for name, (profile, mode) in DEVICES.items():
+        server = SSHServer(folder / f"sshd-{name}", sftp=False,
+                           force_command=f"{SHELL} {mode} {folder / 'homes' / name} {sys.executable}").start()
+        servers.append(server)
+        address = server.address()
+        entries.append(f'[devices.{name}]\nprofile = "{profiles[profile]}"\n'
+                       f'address = "ssh://{address.user}@{address.host}:{address.port}"\n'
+                       f'identity = "{address.identity}"\nknown_hosts = "{address.known_hosts}"\n'
+                       + ('max_temperature_c = 80\n' if mode == "hot" else "") + f'tags = ["{mode}"]\n')
+    inventory = folder / "edgeq-lab.toml"
+    inventory.write_text("".join(entries) + f"[lab]\njob_timeout_s = {JOB_TIMEOUT_S}\n")
+    try:
+        yield inventory
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@functools.cache
+def _run(inventory: Path, store_url: str):
+    for marker in inventory.parent.glob("homes/*/hung-once"):  # each run meets the hang once
+        marker.unlink()
+    store = open_store(store_url, default_path=inventory.with_name("unused.db"))
+    run = run_lab(Inventory.load(inventory), LabRequest(models=MODELS, schemes=("none", "dynamic"), runs=5, warmup=1),
+                  store=store)
+    return run, store
+
+
+def outcomes(run) -> dict[str, str]:
+    return {job.name: job.state for job in run.jobs}
+
+
+@pytest.fixture(scope="module")
+def sqlite_run(lab):
+    return _run(lab, f"sqlite:///{lab.with_name('lab.db')}")
+
+
+def test_the_matrix_runs_to_completion_with_each_fault_ending_as_it_should(sqlite_run):
+    run, store = sqlite_run
+    assert run.status == "finished" and len(run.jobs) == len(DEVICES) * 2 * 2
+    for job in run.jobs:
+        mode = DEVICES[job.planned_device][1]
+        if mode == "hang" and job.state == "timeout":
+            assert len(job.attempts) == 1, job  # never retried
+            assert f"within {JOB_TIMEOUT_S}" in job.reason
+        elif mode == "hot":
+            assert job.state == "invalid" and "91.0 °C" in job.reason and len(job.attempts) == 2
+        else:
+            assert job.state == "done", job
+            assert job.measurement is not None and len(job.measurement.samples_ms) == 5
+        if mode == "drop":
+            assert job.device in ("good-1", "good-2", "slow")  # finished on a sibling of the same profile
+    hung = [job for job in run.jobs if job.planned_device == "hang" and job.state == "timeout"]
+    assert len(hung) == 1  # the one benchmark that hung; the device's other jobs ran
+
+
+def test_the_dropping_device_is_quarantined_with_its_reason_and_the_rest_are_healthy(sqlite_run, lab):
+    _, store = sqlite_run
+    health = {device.name: device for device in store.devices()}
+    assert health["drop"].health == "quarantined"
+    assert "health check failed" in health["drop"].reason and health["drop"].last_check.outcome == "bad"
+    assert {name: health[name].health for name in ("good-1", "good-2", "slow", "hang", "hot")} == dict.fromkeys(
+        ("good-1", "good-2", "slow", "hang", "hot"), "good")
+
+
+def test_lab_devices_shows_each_devices_health(sqlite_run, lab):
+    proc = edgeq("lab", "devices", "--inventory", str(lab), "--store", f"sqlite:///{lab.with_name('lab.db')}", "--json")
+    assert proc.returncode == 0, proc.stderr
+    shown = {device["name"]: device for device in json.loads(proc.stdout)}
+    assert set(shown) == set(DEVICES)
+    assert shown["drop"]["health"] == "quarantined" and shown["drop"]["since"]
+    assert shown["good-1"]["last_check"]["outcome"] == "good" and shown["good-1"]["profile"].endswith("lab-x86.toml")
+    table = edgeq("lab", "devices", "--inventory", str(lab), "--store", f"sqlite:///{lab.with_name('lab.db')}")
+    assert "quarantined" in table.stdout and "health check failed" in table.stdout
+
+
+def test_the_same_run_on_postgresql_gives_the_same_outcomes(sqlite_run, lab, postgres_url):
+    drop = Inventory.load(lab)  # the first run quarantined "drop" in SQLite; PostgreSQL starts from scratch
+    assert "drop" in drop.devices
+    run, store = _run(lab, postgres_url)
+    assert outcomes(run) == outcomes(sqlite_run[0])
+    assert store.device("drop").health == "quarantined"
