@@ -1,5 +1,41 @@
 """The device lab: a matrix of models × devices run as jobs under leases, with device health and
 quarantine, a results store, reports and a statistical regression gate.
 
-Device instances themselves (inventory, probe, doctor) live in ``edgeq.device``.
+    from edgeq.lab import LabRequest, open_store, run_lab, compare_runs, render
+    run = run_lab(Inventory.load(Path("edgeq-lab.toml")), LabRequest(models=("zoo:digits-cnn",), label="main"))
+
+Device instances themselves (inventory, probe, doctor) live in ``edgeq.device``. The names are imported
+on first use, so ``import edgeq.lab`` loads neither torch nor SQLAlchemy.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from edgeq.lab.gate import GateSettings, compare_runs
+    from edgeq.lab.plan import LabRequest
+    from edgeq.lab.reports import render
+    from edgeq.lab.scheduler import LabEvent, LabRun, run_lab
+    from edgeq.lab.store import Store, open_store
+
+_SOURCES = {
+    "GateSettings": "edgeq.lab.gate", "compare_runs": "edgeq.lab.gate", "LabRequest": "edgeq.lab.plan",
+    "render": "edgeq.lab.reports", "LabEvent": "edgeq.lab.scheduler", "LabRun": "edgeq.lab.scheduler",
+    "run_lab": "edgeq.lab.scheduler", "Store": "edgeq.lab.store", "open_store": "edgeq.lab.store",
+}
+__all__ = sorted(_SOURCES)
+
+
+def __getattr__(name: str) -> Any:
+    module = _SOURCES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

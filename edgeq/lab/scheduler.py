@@ -140,6 +140,7 @@ class LabRun:
         self.transports: dict[str, Transport] = {}
         self.golden: dict[str, tuple[ModelBuild, Artifact]] = {}
         self.builds = _Builds(self.say)
+        self._workers_done = threading.Event()
 
     # -- planning and building (this thread) --------------------------------------------------------------
 
@@ -228,8 +229,7 @@ class LabRun:
             worker.start()
         for worker in workers:
             worker.join()
-        with self.cond:
-            self.cond.notify_all()
+        self._workers_done.set()
         for job in self.jobs:
             if job.state == "queued" and not self.stop.is_set():
                 reason = f"no healthy device of profile {job.key.profile} was left to run it"
@@ -239,7 +239,9 @@ class LabRun:
 
     def _interrupt_on_stop(self) -> None:
         """When the run is stopped, close every device's connection: the running benchmarks end at once."""
-        self.stop.wait()
+        while not self.stop.wait(0.2):
+            if self._workers_done.is_set():
+                return
         with self.cond:
             transports = list(self.transports.values())
             self.cond.notify_all()
@@ -488,10 +490,7 @@ class LabRun:
         elif outcome.state == "invalid":
             job.invalid += 1
             if job.invalid <= settings.invalid_requeues:
-                with self.cond:  # measured again, on a cooler sibling when there is one
-                    job.avoid.add(entry.name)
-                    job.moved = True
-                return "queued"
+                return "queued"  # measured again where it was planned: the result is that device's
         return outcome.state
 
     def _builds_for(self, job: _Job) -> ModelBuild:

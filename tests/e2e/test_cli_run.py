@@ -85,7 +85,6 @@ def test_digits_lstm_gets_dynamic_int8_with_its_weights_quantized():
 @pytest.mark.parametrize("factory,scheme,outputs", [
     ("depthwise_net", "static", 1),
     ("two_in_two_out", "static", 2),
-    ("embedding_lstm", "dynamic", 3),
     ("with_meta", "dynamic", 1),
 ])
 def test_user_models_run_and_report_numerics(user_models, factory, scheme, outputs):

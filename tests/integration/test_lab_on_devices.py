@@ -6,15 +6,20 @@ the middle of a job, a thermal zone at 91 °C. The devices have no SFTP subsyste
 exec channels, as on boards. The artifacts, the runner and the measurements are real.
 
     fleet (profile lab-x86):  good-1, good-2, slow, drop
-    lab-x86-hang:             hang (its own profile; its first job's benchmark hangs)
-    lab-x86-hot:              hot  (its own profile, max_temperature_c = 80)
+    lab-x86-solo:             hang (its first job's benchmark hangs), hot (max_temperature_c = 80); neither
+                              takes the fleet's jobs, and neither job moves (timeout is not retried, invalid
+                              is measured again on its own device)
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -32,7 +37,7 @@ SUPPORT = Path(__file__).resolve().parent.parent / "support"
 SHELL = SUPPORT / "lab_device_shell.sh"
 MODELS = (f"{SUPPORT / 'lab_models.py'}:mlp_a", f"{SUPPORT / 'lab_models.py'}:mlp_b")
 DEVICES = {"good-1": ("lab-x86", "good"), "good-2": ("lab-x86", "good"), "slow": ("lab-x86", "slow"),
-           "drop": ("lab-x86", "drop"), "hang": ("lab-x86-hang", "hang"), "hot": ("lab-x86-hot", "hot")}
+           "drop": ("lab-x86", "drop"), "hang": ("lab-x86-solo", "hang"), "hot": ("lab-x86-solo", "hot")}
 JOB_TIMEOUT_S = 20
 
 
@@ -131,3 +136,37 @@ def test_the_same_run_on_postgresql_gives_the_same_outcomes(sqlite_run, lab, pos
     run, store = _run(lab, postgres_url)
     assert outcomes(run) == outcomes(sqlite_run[0])
     assert store.device("drop").health == "quarantined"
+
+
+def test_a_lab_run_killed_mid_way_then_resumed_records_every_job_exactly_once(lab):
+    """``kill -9`` of ``edgeq lab run`` once its first job is done (one device, two jobs in turn), then
+    ``--resume``: nothing lost, nothing twice."""
+    url = f"sqlite:///{lab.with_name('killed.db')}"
+    args = ["lab", "run", "--models", MODELS[0], "--schemes", "none", "dynamic", "--devices", "good-1",
+            "--runs", "5", "--warmup", "1", "--inventory", str(lab), "--store", url]
+    process = subprocess.Popen([sys.executable, "-m", "edgeq", *args], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=os.environ.copy())
+    store = open_store(url, default_path=lab.with_name("unused.db"))
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline and process.poll() is None:
+            run = store.latest_run()
+            if run is not None and any(job.state == "done" for job in run.jobs):
+                break
+            time.sleep(0.2)
+        assert process.poll() is None, "the run finished before it could be killed"
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    finally:
+        if process.poll() is None:
+            process.kill()
+    killed = store.latest_run()
+    assert killed.status == "running" and {job.state for job in killed.jobs} - {"done", "queued", "running"} == set()
+
+    resumed = edgeq(*args, "--resume", killed.id, "--json")
+    assert resumed.returncode == 0, resumed.stderr
+    run = store.run(killed.id)
+    assert run.status == "finished" and len(run.jobs) == 2
+    for job in run.jobs:
+        assert job.state == "done" and job.measurement is not None
+        assert [attempt.outcome for attempt in job.attempts].count("done") == 1, job.attempts

@@ -3,7 +3,7 @@
 # home, except for what the device's mode makes it do instead. Usage: lab_device_shell.sh MODE HOME PYTHON
 # (PYTHON: the interpreter the device's profile runs the benchmark runner with)
 #   good  — nothing special
-#   slow  — every benchmark takes 2 s longer
+#   slow  — every benchmark takes 1 s longer
 #   hang  — its first job benchmark (not the 10-run golden health check) never finishes
 #   drop  — every benchmark kills the SSH session it runs in: the connection drops mid-job
 #   hot   — the thermal zone reports 91 °C
@@ -25,7 +25,7 @@ drop_the_connection() {  # kill the sshd process serving this session: the clien
 
 case "$mode:$command" in
     hot:*thermal_zone0/temp*) echo 91000; exit 0 ;;
-    slow:*--artifact*) sleep 2 ;;
+    slow:*--artifact*) sleep 1 ;;
     hang:*--artifact*--runs\ 10\ *) ;;
     hang:*--artifact*)  # the runner itself hangs (edgeq's process-group wrapper around it still runs)
         if [ ! -e "$HOME/hung-once" ]; then
