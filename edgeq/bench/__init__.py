@@ -55,7 +55,11 @@ class BenchResult:
     versions: dict[str, Any]
     outputs: list[dict[str, Any]]
     check_outputs: list[list[Any]] | None = field(default=None, repr=False)
-    latencies_ms: list[float] = field(default_factory=list, repr=False)  # raw, to pool runs of several processes
+
+    @property
+    def latencies_ms(self) -> list[float]:
+        """Every timed run in measured order (what ``latency`` summarises), to pool runs of several processes."""
+        return list(self.latency.samples_ms)
 
 
 # What edgeq keeps in a device's work dir, each file named by its content hash; `edgeq clean` removes these.
@@ -120,7 +124,6 @@ def run_bench(transport: Transport, *, python: str, runner: str, artifact: str, 
         first_run_ms=float(report["first_run_ms"]), peak_rss_mb=float(report["peak_rss_mb"]),
         arch=str(report["arch"]), threads=int(report["threads"]), versions=dict(report.get("versions", {})),
         outputs=list(report.get("outputs", [])), check_outputs=check_outputs,
-        latencies_ms=[float(x) for x in report["latencies_ms"]],
     )
 
 

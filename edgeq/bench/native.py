@@ -119,4 +119,4 @@ def native_bench_result(timing: dict[str, Any], *, arch: str, threads: int, bina
     latencies = timing["latencies_ms"]
     return BenchResult(latency=latency_stats(latencies), load_ms=timing["load_ms"] or 0.0, first_run_ms=latencies[0],
                        peak_rss_mb=None, arch=arch, threads=threads, versions={"executor_runner": binary},
-                       outputs=[], check_outputs=check_outputs, latencies_ms=list(latencies))
+                       outputs=[], check_outputs=check_outputs)
