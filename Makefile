@@ -11,14 +11,14 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,nlp,lab]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,nlp,lab,release]'
 	touch $(STAMP)
 
 demo: setup
 	$(BIN)/edgeq run zoo:digits-cnn --profile host
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -15,12 +15,17 @@ from edgeq.quantize.spec import SCHEME_CHOICES
 from edgeq.transport import DeviceAddress
 
 
-def device_options(command: Callable[..., Any]) -> Callable[..., Any]:
+def device_options(command: Callable[..., Any] | None = None, *,
+                   default_profile: str | None = "host") -> Callable[..., Any]:
     """Add ``--profile --device --inventory --identity --known-hosts --trust-new-host``; the command gets
-    ``profile`` (a DeviceProfile) and ``device`` (a DeviceAddress or None) instead."""
+    ``profile`` (a DeviceProfile, or None when neither is given and ``default_profile`` is None) and
+    ``device`` (a DeviceAddress or None) instead."""
+    if command is None:
+        return functools.partial(device_options, default_profile=default_profile)
 
     @click.option("--profile", "profile_name", default=None,
-                  help="Device profile name or TOML path [default: the inventory's for --device, else host].")
+                  help="Device profile name or TOML path [default: the inventory's for --device"
+                       + (f", else {default_profile}]." if default_profile else "]."))
     @click.option("--device", default=None,
                   help="ssh://user@host[:port], adb://SERIAL, or a device name from the inventory.")
     @click.option("--inventory", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -36,7 +41,8 @@ def device_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 identity: Path | None, known_hosts: Path | None, trust_new_host: bool, **kwargs: Any) -> Any:
         address, inventory_profile = resolve_device(device, inventory=inventory, identity=identity,
                                                     known_hosts=known_hosts, trust_new_host=trust_new_host)
-        profile = load_profile(profile_name or inventory_profile or "host")
+        name = profile_name or inventory_profile or default_profile
+        profile = load_profile(name) if name else None
         return command(*args, profile=profile, device=address, **kwargs)
 
     return wrapper

@@ -7,7 +7,8 @@ from rich import box
 from rich.table import Table
 
 from edgeq.cli.device import SCHEME_CHOICES, DeviceAddress, DeviceProfile, device_options
-from edgeq.cli.output import human_bytes, print_json, stderr, stdout
+from edgeq.cli.output import print_json, stderr, stdout
+from edgeq.units import human_bytes
 from edgeq.errors import ConnectError, GateFailure
 
 # The library calls are imported inside each command, once its options are parsed: they import torch.

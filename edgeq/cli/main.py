@@ -13,6 +13,7 @@ from edgeq.cli.output import stderr
 from edgeq.cli.devices import clean, deploy, doctor
 from edgeq.cli.inspect import inspect
 from edgeq.cli.lab import lab
+from edgeq.cli.package import keygen, package, verify
 from edgeq.cli.profiles import profiles
 from edgeq.cli.run import run
 from edgeq.errors import EdgeqError
@@ -76,6 +77,9 @@ cli.add_command(doctor)
 cli.add_command(clean)
 cli.add_command(profiles)
 cli.add_command(lab)
+cli.add_command(package)
+cli.add_command(verify)
+cli.add_command(keygen)
 
 
 def main() -> None:

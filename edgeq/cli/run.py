@@ -9,7 +9,8 @@ import click
 from rich import box
 from rich.table import Table
 
-from edgeq.cli.output import human_bytes, human_ms, print_json, stderr, stdout
+from edgeq.cli.output import human_ms, print_json, stderr, stdout
+from edgeq.units import human_bytes
 from edgeq.errors import GateFailure
 from edgeq.metrics import METRICS, format_value
 from edgeq.cli.device import SCHEME_CHOICES, DeviceAddress, DeviceProfile, device_options

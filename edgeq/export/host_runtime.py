@@ -2,11 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _native_stderr_logged() -> Iterator[None]:
+    """What the ExecuTorch runtime's C++ writes to stderr (cpuinfo probing lines on every first load) goes
+    to the debug log instead of the user's terminal."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (captured by a test runner): nothing to hide
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), fd)
+        try:
+            yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode(errors="replace").strip()
+            if text:
+                log.debug("ExecuTorch runtime stderr:\n%s", text)
 
 
 def load_forward(path: Path, fmt: str, engine: str | None = None) -> Callable[..., Any]:
@@ -14,10 +45,12 @@ def load_forward(path: Path, fmt: str, engine: str | None = None) -> Callable[..
     if fmt == "pte":
         from executorch.extension.pybindings import portable_lib
 
-        module = portable_lib._load_for_executorch(str(path))
+        with _native_stderr_logged():
+            module = portable_lib._load_for_executorch(str(path))
 
         def forward(*inputs: Any) -> Any:
-            outputs = list(module.forward(tuple(torch.utils._pytree.tree_flatten(inputs)[0])))
+            with _native_stderr_logged():
+                outputs = list(module.forward(tuple(torch.utils._pytree.tree_flatten(inputs)[0])))
             return outputs[0] if len(outputs) == 1 else tuple(outputs)
 
         return forward

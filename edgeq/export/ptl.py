@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from edgeq.quantize.legacy import quantized_engine
 
 # What torch.jit.trace warns when the trace records one path of a branch on tensor values (or a value
 # turned into a Python number): the saved program would then be wrong for other inputs.
+_SERIALIZATION_ID = "/.data/serialization_id"
 _UNSAFE_TRACE = ("might cause the trace to be incorrect", "might not generalize")
 
 
@@ -25,7 +28,29 @@ def write_ptl(model: torch.nn.Module, example: tuple[Any, ...], path: Path, engi
             scripted._save_for_lite_interpreter(str(path))
         except Exception as exc:  # noqa: BLE001
             raise ExportError(f"saving for the lite interpreter failed: {summarize(exc)}") from exc
+    _drop_debug_records(path)
     return {"backend": f"lite-interpreter/{engine}", "torchscript": how}
+
+
+def _drop_debug_records(path: Path) -> None:
+    """Rewrite the archive without its ``*.debug_pkl`` records: they hold the source ranges of the trace, with
+    the absolute path of every Python file it went through (the venv, the user's model), so the same model
+    exported from another folder would give other bytes. The lite interpreter runs without them; an error
+    inside the model then names the op but not the Python line. ``.data/serialization_id`` (derived by torch
+    from the records, those paths included) becomes a digest of the records that stay."""
+    stripped = path.with_name(path.name + ".stripped")
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(stripped, "w", compression=zipfile.ZIP_STORED) as target:
+        kept = [info for info in source.infolist() if not info.filename.endswith(".debug_pkl")]
+        digest = hashlib.sha256()
+        for info in kept:
+            if not info.filename.endswith(_SERIALIZATION_ID):
+                digest.update(info.filename.encode() + b"\0" + source.read(info.filename))
+        for info in kept:
+            data = source.read(info.filename)
+            if info.filename.endswith(_SERIALIZATION_ID):
+                data = str(int(digest.hexdigest(), 16))[: len(data)].zfill(len(data)).encode()
+            target.writestr(info, data)
+    stripped.replace(path)
 
 
 def _torchscript(model: torch.nn.Module, example: tuple[Any, ...]) -> tuple[Any, str]:

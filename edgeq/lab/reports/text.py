@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edgeq.bench.stats import LatencyStats
+from edgeq.units import human_bytes
 
 DASH = "—"
 
@@ -23,14 +24,7 @@ def milliseconds(value_ms: float) -> str:
 
 
 def size(size_bytes: int | None) -> str:
-    if size_bytes is None:
-        return DASH
-    value = float(size_bytes)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.2f} GiB"
+    return DASH if size_bytes is None else human_bytes(size_bytes)
 
 
 def ratio(value: float | None) -> str:

@@ -336,6 +336,14 @@ class Store:
             found = _measurements(connection, measurements.c.id == _newest_with_key(result_key))
         return next(iter(found.values()), None)
 
+    def measurements_of(self, artifact_sha256: str) -> list[tuple[Measurement, str]]:
+        """Every measurement of this exact artifact with its device's profile, the newest first (the release's
+        evidence: a latency taken on a lab device instead of on the packaging host)."""
+        with self._read() as connection:
+            found = _measurements(connection, measurements.c.artifact_sha256 == artifact_sha256)
+            profiles = dict(connection.execute(select(devices.c.name, devices.c.profile)).all())
+        return [(found[key], profiles.get(found[key].device, "")) for key in sorted(found, reverse=True)]
+
     def reuse_measurement(self, job_id: int, result_key: str) -> Measurement | None:
         """``--reuse``: a queued job whose exact measurement is in the store becomes ``done`` by pointing at it.
 
