@@ -90,7 +90,8 @@ def _readable(message: str) -> str:
     """model-signing's mismatch message carries raw digest bytes; keep the file names and what happened."""
     if not message.startswith("Signature mismatch"):
         return message
-    changed = re.findall(r"Hash mismatch for '([^']+)'", message)
+    # The message is the repr of a list of strings: a name is quoted '…', or \'…\' when a digest's bytes hold a ".
+    changed = re.findall(r"Hash mismatch for \\*'(.+?)\\*'", message)
     parts = [f"{kind}: {names}" for kind, names in
              re.findall(r"(Missing|Extra) files (?:found )?in model '[^']*': ([^\"\]]+)", message)]
     parts += [f"changed since signing: {', '.join(changed)}"] if changed else []

@@ -14,7 +14,7 @@ from edgeq.lab.store import open_store
 from edgeq.package.archive import extract, write_tar_gz
 from edgeq.package.config import load_config
 from edgeq.package.evidence import MeasurementsFile, from_store
-from edgeq.package.signing import check_signature, check_signing_key, keygen, sign_folder
+from edgeq.package.signing import _readable, check_signature, check_signing_key, keygen, sign_folder
 
 GOOD = '[release]\nname = "digits"\nversion = "1.2.0"\n\n[[models]]\nsource = "zoo:digits-cnn"\ntargets = ["host", "rpi5"]\n'
 
@@ -112,6 +112,17 @@ def test_keygen_writes_a_p256_pair_that_signs_and_verifies_a_folder(tmp_path):
         "the files differ from what was signed: changed since signing: models/m.pte")
     with pytest.raises(ConfigError, match="not overwriting"):
         keygen(tmp_path / "release.key")
+
+
+def test_a_mismatch_names_every_file_even_when_a_digest_holds_a_double_quote():
+    # model-signing reports the repr of a list: an item whose digest bytes hold a `"` is quoted with \'…\'.
+    message = str(["Extra files found in model 'b': extra.bin", "Missing files in model 'b': sub/m.pte",
+                   "Hash mismatch for 'manifest.json': Expected 'Digest(digest_value=b'X\"')'",
+                   "Hash mismatch for 'model.pte': Expected 'Digest(digest_value=b'Y')'"])
+    assert "\\'manifest.json\\'" in message
+    assert _readable("Signature mismatch: " + message) == (
+        "the files differ from what was signed: added since signing: extra.bin; missing since signing: sub/m.pte; "
+        "changed since signing: manifest.json, model.pte")
 
 
 @pytest.mark.parametrize("kind", ["ed25519", "rsa"])
