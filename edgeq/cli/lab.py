@@ -9,6 +9,8 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -146,16 +148,26 @@ def retire(device: str, reason: str, inventory: Path, store: str | None) -> None
     stdout.print(f"{device}: retired ({reason})")
 
 
+def _matrix_options(command: Any) -> Any:
+    """The matrix a run measures: ``edgeq lab run`` and ``edgeq lab submit`` take the same options."""
+    for option in reversed([
+        click.option("--models", cls=_Many, required=True,
+                     help="Model sources: zoo:NAME, file.py:factory or .pt2 (several)."),
+        click.option("--devices", "device_names", cls=_Many, help="Device names from the inventory [default: all]."),
+        click.option("--tags", cls=_Many, help="Only devices with one of these tags."),
+        click.option("--profiles", "profile_names", cls=_Many, help="Only devices of these profiles."),
+        click.option("--schemes", cls=_Many, help=f"Schemes ({', '.join(SCHEME_CHOICES)}) [default: none auto]."),
+        click.option("--formats", cls=_Many, help="Artifact formats (pte, ptl) [default: each profile's first]."),
+        click.option("--runs", type=click.IntRange(min=1), default=20, show_default=True, help="Timed runs per job."),
+        click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed runs first."),
+        click.option("--label", default=None, help="A name for the run (a branch, a commit) to gate against later."),
+    ]):
+        command = option(command)
+    return command
+
+
 @lab.command("run")
-@click.option("--models", cls=_Many, required=True, help="Model sources: zoo:NAME, file.py:factory or .pt2 (several).")
-@click.option("--devices", "device_names", cls=_Many, help="Device names from the inventory [default: all].")
-@click.option("--tags", cls=_Many, help="Only devices with one of these tags.")
-@click.option("--profiles", "profile_names", cls=_Many, help="Only devices of these profiles.")
-@click.option("--schemes", cls=_Many, help=f"Schemes ({', '.join(SCHEME_CHOICES)}) [default: none auto].")
-@click.option("--formats", cls=_Many, help="Artifact formats (pte, ptl) [default: each profile's first].")
-@click.option("--runs", type=click.IntRange(min=1), default=20, show_default=True, help="Timed runs per job.")
-@click.option("--warmup", type=click.IntRange(min=0), default=3, show_default=True, help="Untimed runs first.")
-@click.option("--label", default=None, help="A name for the run (a branch, a commit) to gate against later.")
+@_matrix_options
 @click.option("--reuse", is_flag=True, help="Skip jobs whose exact measurement is already in the store.")
 @click.option("--resume", default=None, metavar="RUN", help="Finish an earlier, stopped run: only what is missing.")
 @_inventory_option
@@ -174,25 +186,38 @@ def run(models: tuple[str, ...], device_names: tuple[str, ...], tags: tuple[str,
                          reuse=reuse, resume=resume)
     inventory_data, opened = _open(inventory, store)
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     view = _LiveView()
-    try:
-        with Live(view, console=stderr, refresh_per_second=4, transient=True, redirect_stdout=False):
-            result = run_lab(inventory_data, request, store=opened, progress=view.update, stop=stop)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with _on_signals(lambda *_: stop.set()), Live(view, console=stderr, refresh_per_second=4, transient=True,
+                                                  redirect_stdout=False):
+        result = run_lab(inventory_data, request, store=opened, progress=view.update, stop=stop)
     if as_json:
         sys.stdout.write(report_json(result) + "\n")
     else:
         _print_run(result)
-    states = {job.state for job in result.jobs}
     if result.status == "interrupted":
         stderr.print(f"stopped: finished jobs are kept; edgeq lab run … --resume {result.id} finishes the rest")
+    _exit_for(result)
+
+
+@contextmanager
+def _on_signals(handler: Any) -> Iterator[None]:
+    """SIGINT and SIGTERM call ``handler`` while the block runs (to stop cleanly); then the old handlers return."""
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _exit_for(result: Any) -> None:
+    """A run's exit code: 0 every job done, 1 a job failed or timed out, 3 devices kept some from finishing."""
+    states = {job.state for job in result.jobs}
+    if result.status == "interrupted":
         raise SystemExit(3)
     if states & {"failed", "timeout"}:
         raise SystemExit(1)
-    if states & {"infra", "invalid", "skipped"}:
+    if states & {"infra", "invalid", "skipped", "queued", "running"}:
         raise SystemExit(3)
 
 
@@ -331,3 +356,167 @@ def gate(baseline: str, run_ref: str | None, inventory: Path, store: str | None,
                                                           for row in result.rows if row.status in ("inconclusive", "missing"))
                                                 or "nothing to compare"))
         raise SystemExit(3)
+
+
+# -- a lab across hosts: workers next to their devices, runs submitted from CI ----------------------------
+
+
+@lab.command("worker")
+@click.option("--devices", "device_names", cls=_Many, help="This host's devices, from the inventory [default: all].")
+@click.option("--tags", cls=_Many, help="Only devices with one of these tags.")
+@click.option("--name", default=None, help="The worker's name in the store [default: host:pid:random].")
+@click.option("--lease-ttl", type=float, default=30.0, show_default=True,
+              help="Seconds a silent worker keeps its devices before its jobs go to others.")
+@click.option("--poll", type=float, default=1.0, show_default=True, help="Seconds between looks at an empty queue.")
+@click.option("--exit-when-idle", type=float, default=None, metavar="SECONDS",
+              help="Exit after this long with nothing to do [default: run until SIGTERM].")
+@_inventory_option
+def worker(device_names: tuple[str, ...], tags: tuple[str, ...], name: str | None, lease_ttl: float, poll: float,
+           exit_when_idle: float | None, inventory: Path, store: str | None) -> None:
+    """Serve this host's devices from the shared queue (runs from edgeq lab submit) until SIGTERM.
+
+    SIGTERM drains: no new jobs, running ones finish, then exit. A second SIGTERM (or Ctrl-C) hands the
+    running jobs back to the queue at once. A worker killed outright loses nothing: its leases expire and
+    the other workers put its jobs back in the queue.
+    """
+    from edgeq.lab.worker import WorkerOptions, run_worker
+
+    options = WorkerOptions(name=name, lease_ttl_s=lease_ttl, poll_s=poll, idle_exit_s=exit_when_idle)
+    inventory_data, opened = _open(inventory, store)
+    drain, stop = threading.Event(), threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if drain.is_set() or signum == signal.SIGINT:
+            stop.set()
+            stderr.print("worker: stopping now; running jobs go back to the queue")
+        else:
+            drain.set()
+            stderr.print("worker: draining; running jobs finish first (SIGTERM again to hand them back)")
+
+    with _on_signals(on_signal):
+        done = run_worker(inventory_data, opened, devices=device_names, tags=tags, options=options,
+                          progress=_log_event, drain=drain, stop=stop)
+    stderr.print(f"worker {done.name}: stopped" + (f"; {done.refused} late result(s) refused" if done.refused else ""))
+
+
+def _log_event(event: Any) -> None:
+    """A worker runs unattended: one line per event that ends or changes something, for its log."""
+    if event.state in ("idle", "running", "building"):
+        return
+    stderr.print(" ".join(part for part in (event.device, event.state, event.job or "", event.message) if part),
+                 markup=False, highlight=False)
+
+
+@lab.command("submit")
+@_matrix_options
+@_inventory_option
+def submit(models: tuple[str, ...], device_names: tuple[str, ...], tags: tuple[str, ...],
+           profile_names: tuple[str, ...], schemes: tuple[str, ...], formats: tuple[str, ...], runs: int, warmup: int,
+           label: str | None, inventory: Path, store: str | None) -> None:
+    """Plan MODELS on the lab's devices and queue the jobs for the workers; prints the run's id.
+
+    The inventory names the devices of every host (their addresses are not used here). Follow the run
+    with edgeq lab wait RUN.
+    """
+    from edgeq.lab.plan import DEFAULT_SCHEMES, LabRequest
+    from edgeq.lab.submission import submit as submit_run
+
+    request = LabRequest(models=models, devices=device_names, tags=tags, profiles=profile_names,
+                         schemes=schemes or DEFAULT_SCHEMES, formats=formats, runs=runs, warmup=warmup, label=label)
+    inventory_data, opened = _open(inventory, store)
+    run_id = submit_run(inventory_data, request, opened, progress=_log_event)
+    jobs = opened.jobs_for(run_id)
+    stderr.print(f"submitted run {run_id}: {len(jobs)} jobs"
+                 + (f" ({sum(job.state == 'failed' for job in jobs)} failed to build)"
+                    if any(job.state == "failed" for job in jobs) else ""))
+    sys.stdout.write(run_id + "\n")
+
+
+@lab.command("wait")
+@click.argument("run_ref", metavar="RUN")
+@click.option("--timeout", type=float, default=None, help="Give up (exit 3) after this many seconds.")
+@click.option("--reports", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write run.json, junit.xml, summary.md and report.html here when the run ends.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as JSON on stdout.")
+@_inventory_option
+def wait(run_ref: str, timeout: float | None, reports: Path | None, as_json: bool, inventory: Path,
+         store: str | None) -> None:
+    """Follow a submitted run until every job has ended; exit as edgeq lab run would (0, 1 or 3)."""
+    from edgeq.lab.reports import render, report_json
+    from edgeq.lab.submission import wait_for
+
+    _, opened = _open(inventory, store)
+    run_id = _run_ref(opened, run_ref).id
+    view = _QueueView()
+    stop = threading.Event()
+    with _on_signals(lambda *_: stop.set()), Live(view, console=stderr, refresh_per_second=2, transient=True,
+                                                  redirect_stdout=False):
+        result = wait_for(opened, run_id, timeout_s=timeout, progress=view.update, stop=stop)
+    if reports is not None:
+        reports.mkdir(parents=True, exist_ok=True)
+        for fmt, name in (("json", "run.json"), ("junit", "junit.xml"), ("markdown", "summary.md"), ("html", "report.html")):
+            (reports / name).write_text(render(result, fmt), encoding="utf-8")
+        stderr.print(f"wrote the reports of run {run_id} to {reports}")
+    if as_json:
+        sys.stdout.write(report_json(result) + "\n")
+    else:
+        _print_run(result)
+    if stop.is_set():
+        stderr.print(f"stopped waiting; the run goes on: edgeq lab wait {run_id}")
+        raise SystemExit(3)
+    _exit_for(result)
+
+
+class _QueueView:
+    """A submitted run's jobs by state while ``edgeq lab wait`` follows it."""
+
+    def __init__(self) -> None:
+        self.run: Any = None
+
+    def update(self, run: Any) -> None:
+        self.run = run
+
+    def __rich__(self) -> Any:
+        run = self.run
+        if run is None:
+            return "waiting for the store"
+        counts: dict[str, int] = {}
+        for job in run.jobs:
+            counts[job.state] = counts.get(job.state, 0) + 1
+        table = Table(box=box.SIMPLE, title=f"run {run.id}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+        for column in ("job", "state", "device", "attempts"):
+            table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=60)
+        for job in [job for job in run.jobs if job.state == "running"][:20]:
+            table.add_row(job.name, job.state, job.device or "", str(len(job.attempts)))
+        return table
+
+
+@lab.command("status")
+@click.option("--lost-after", type=float, default=90.0, show_default=True,
+              help="Seconds without a heartbeat after which a worker is shown lost.")
+@click.option("--json", "as_json", is_flag=True, help="Print workers and queue as JSON on stdout.")
+@_inventory_option
+def status(lost_after: float, as_json: bool, inventory: Path, store: str | None) -> None:
+    """The workers (host, devices, last heartbeat, alive or lost) and the queue (waiting, running, oldest)."""
+    import dataclasses
+
+    _, opened = _open(inventory, store)
+    workers, queue = opened.workers(), opened.queue()
+    if as_json:
+        print_json({"workers": [{**dataclasses.asdict(w), "state": w.state(lost_after)} for w in workers],
+                    "queue": dataclasses.asdict(queue)})
+        return
+    table = Table(box=box.SIMPLE_HEAD, title="workers")
+    for column in ("worker", "host", "devices", "last heartbeat", "state"):
+        table.add_column(column, overflow="fold")
+    colour = {"alive": "green", "lost": "red", "stopped": "dim"}
+    for record in workers:
+        state = record.state(lost_after)
+        table.add_row(record.name, record.host, ", ".join(record.devices), f"{record.heartbeat_age_s:.0f} s ago",
+                      f"[{colour[state]}]{state}[/]")
+    stdout.print(table)
+    profiles = sorted(set(queue.pending) | set(queue.leased))
+    stdout.print("queue: " + (", ".join(f"{p}: {queue.pending.get(p, 0)} waiting, {queue.leased.get(p, 0)} running"
+                                          for p in profiles) or "empty"))
+    if queue.oldest_job is not None:
+        stdout.print(f"oldest waiting: job {queue.oldest_job} of run {queue.oldest_run}, {queue.oldest_wait_s:.0f} s")

@@ -4,6 +4,9 @@ quarantine, a results store, reports and a statistical regression gate.
     from edgeq.lab import LabRequest, open_store, run_lab, compare_runs, render
     run = run_lab(Inventory.load(Path("edgeq-lab.toml")), LabRequest(models=("zoo:digits-cnn",), label="main"))
 
+Across hosts, ``submit`` queues a run in a shared PostgreSQL store, ``run_worker`` serves one host's devices
+from that queue, and ``wait_for`` follows the run to its end.
+
 Device instances themselves (inventory, probe, doctor) live in ``edgeq.device``. The names are imported
 on first use, so ``import edgeq.lab`` loads neither torch nor SQLAlchemy.
 """
@@ -19,11 +22,15 @@ if TYPE_CHECKING:
     from edgeq.lab.reports import render
     from edgeq.lab.scheduler import LabEvent, LabRun, run_lab
     from edgeq.lab.store import Store, open_store
+    from edgeq.lab.submission import submit, wait_for
+    from edgeq.lab.worker import Worker, WorkerOptions, run_worker
 
 _SOURCES = {
     "GateSettings": "edgeq.lab.gate", "compare_runs": "edgeq.lab.gate", "LabRequest": "edgeq.lab.plan",
     "render": "edgeq.lab.reports", "LabEvent": "edgeq.lab.scheduler", "LabRun": "edgeq.lab.scheduler",
     "run_lab": "edgeq.lab.scheduler", "Store": "edgeq.lab.store", "open_store": "edgeq.lab.store",
+    "submit": "edgeq.lab.submission", "wait_for": "edgeq.lab.submission", "Worker": "edgeq.lab.worker",
+    "WorkerOptions": "edgeq.lab.worker", "run_worker": "edgeq.lab.worker",
 }
 __all__ = sorted(_SOURCES)
 

@@ -95,6 +95,7 @@ class RunRecord:
     args: dict[str, Any]  # what the run was asked: models, devices, schemes, formats, runs, ...
     finished_at: str | None = None
     jobs: tuple[JobRecord, ...] = ()
+    queued: bool = False  # submitted to the shared queue: ``edgeq lab worker`` processes run its jobs
 
 
 @dataclass(frozen=True)
@@ -117,3 +118,44 @@ class DeviceRecord:
     last_check: HealthCheck | None = None
     recent_failures: int = 0  # infra failures among its recent attempts
     consecutive_infra: int = 0  # infra failures in a row; three quarantine it
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job a worker took from the shared queue for one of its devices, with its attempt already running."""
+
+    job: JobRecord
+    attempt: int  # the attempt's number, running under the device's lease
+    infra: int  # earlier attempts that ended infra (the retry budget counts them)
+    invalid: int  # earlier attempts that ended invalid
+    args: dict[str, Any]  # the run's arguments: runs, warmup, retry budgets, job timeout
+
+
+@dataclass(frozen=True)
+class WorkerRecord:
+    """An ``edgeq lab worker`` process as the store knows it: alive while its heartbeat is recent."""
+
+    name: str
+    host: str
+    pid: int
+    devices: tuple[str, ...]
+    started_at: str
+    heartbeat_age_s: float  # seconds since its last heartbeat, on the database's clock
+    stopped_at: str | None = None  # set when it drained and exited
+
+    def state(self, lost_after_s: float) -> str:
+        """``stopped`` (exited cleanly), ``alive``, or ``lost`` (no heartbeat for ``lost_after_s``)."""
+        if self.stopped_at is not None:
+            return "stopped"
+        return "alive" if self.heartbeat_age_s < lost_after_s else "lost"
+
+
+@dataclass(frozen=True)
+class QueueStatus:
+    """The shared queue now: jobs waiting and running per profile, and the oldest waiting job."""
+
+    pending: dict[str, int]  # profile -> queued jobs of submitted runs
+    leased: dict[str, int]  # profile -> running jobs of submitted runs
+    oldest_job: int | None = None
+    oldest_run: str | None = None
+    oldest_wait_s: float | None = None

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import socket
 import statistics
 import tempfile
@@ -87,6 +88,7 @@ class _Job:
     moved: bool = False  # may run on any device of its profile
     infra: int = 0
     invalid: int = 0
+    args: dict[str, Any] = field(default_factory=dict)  # a submitted run's arguments (runs, budgets)
 
 
 class _Builds:
@@ -139,13 +141,18 @@ class LabRun:
         self.running: dict[str, _Job] = {}
         self.transports: dict[str, Transport] = {}
         self.golden: dict[str, tuple[ModelBuild, Artifact]] = {}
+        self._golden_lock = threading.Lock()
         self.builds = _Builds(self.say)
         self._workers_done = threading.Event()
 
     # -- planning and building (this thread) --------------------------------------------------------------
 
-    def prepare(self) -> str:
-        """Create (or resume) the run in the store, plan its jobs and build what they need; the run's id."""
+    def prepare(self, *, queued: dict[str, Any] | None = None) -> str:
+        """Create (or resume) the run in the store, plan its jobs and build what they need; the run's id.
+
+        ``queued``: the run goes to the shared queue with these extra arguments (retry budgets, job
+        timeout) for the workers that take its jobs (``edgeq lab submit``); nothing runs here.
+        """
         store, request = self.store, self.request
         store.sync_devices([(e.name, e.profile, list(e.tags)) for e in self.inventory.devices.values()])
         if request.resume:
@@ -154,6 +161,8 @@ class LabRun:
             store.recover(request.resume, dead_holders=[lease.holder for lease in store.leases()
                                                         if lease.holder.startswith(f"run {request.resume} ")])
             self.run_id = request.resume
+        elif queued is not None:  # the workers see it once every job is planned (``Store.enqueue_run``)
+            self.run_id = store.create_run(request.label, {**request.to_dict(), **queued})
         else:
             self.run_id = store.create_run(request.label, request.to_dict())
         self.holder = f"run {self.run_id} pid {os.getpid()}@{socket.gethostname()}"
@@ -166,7 +175,6 @@ class LabRun:
                 for fmt in self._formats(profile):
                     for scheme in request.schemes:
                         self._plan(entry, profile, model, scheme, fmt, build, builds, existing)
-        self._build_golden()
         return self.run_id
 
     def _formats(self, profile: DeviceProfile) -> list[str]:
@@ -205,10 +213,15 @@ class LabRun:
         self.store.set_job_state(job.id, outcome.state, outcome.reason)
         self.say(LabEvent(job.planned, outcome.state, job.name, outcome.reason))
 
-    def _build_golden(self) -> None:
-        for name, profile in self.profiles.items():
-            build = ModelBuild(golden_model(), profile)
-            self.golden[name] = (build, build.artifact(build.spec("none", profile.formats[0])))
+    def _golden(self, profile_ref: str) -> tuple[ModelBuild, Artifact]:
+        """The health check's golden artifact for a profile, built the first time a device of it needs one
+        (devices that start healthy never do), one build at a time."""
+        with self._golden_lock:
+            if profile_ref not in self.golden:
+                profile = self.profiles[profile_ref]
+                build = ModelBuild(golden_model(), profile)
+                self.golden[profile_ref] = (build, build.artifact(build.spec("none", profile.formats[0])))
+            return self.golden[profile_ref]
 
     # -- measuring (one worker thread per device) --------------------------------------------------------
 
@@ -283,7 +296,7 @@ class LabRun:
 
     def _work(self, entry: DeviceEntry) -> None:
         scratch = Path(tempfile.mkdtemp(prefix=f"edgeq-lab-{entry.name}-"))
-        benches: dict[str, DeviceBench] = {}
+        benches: dict[tuple[str, BenchSpec], DeviceBench] = {}
         try:
             while (job := self._take(entry)) is not None:
                 token = self._lease(entry)
@@ -310,6 +323,7 @@ class LabRun:
                 self.cond.notify_all()
         finally:
             self._disconnect(entry)
+            shutil.rmtree(scratch, ignore_errors=True)
             self.say(LabEvent(entry.name, "finished"))
 
     def _lease(self, entry: DeviceEntry) -> int | None:
@@ -365,7 +379,7 @@ class LabRun:
 
     def _health_check(self, entry: DeviceEntry, scratch: Path) -> HealthCheck:
         profile = self.profiles[entry.profile]
-        build, artifact = self.golden[entry.profile]
+        build, artifact = self._golden(entry.profile)
         try:
             target = self._reach(entry, artifact.format)
             spec = BenchSpec(runs=GOLDEN_RUNS, warmup=2, threads=profile.default_threads,
@@ -396,10 +410,13 @@ class LabRun:
     # -- one attempt -----------------------------------------------------------------------------------------
 
     def _attempt(self, entry: DeviceEntry, job: _Job, token: int, scratch: Path,
-                 benches: dict[str, DeviceBench]) -> None:
-        if self.request.reuse and self._reuse(entry, job):
-            return
-        number = self.store.start_attempt(job.id, entry.name, token)
+                 benches: dict[tuple[str, BenchSpec], DeviceBench], number: int | None = None) -> None:
+        """Run one attempt of ``job`` on the device and record how it ended; ``number``: an attempt the
+        shared queue's claim already started (``edgeq lab worker``)."""
+        if number is None:
+            if self.request.reuse and self._reuse(entry, job):
+                return
+            number = self.store.start_attempt(job.id, entry.name, token)
         self.say(LabEvent(entry.name, "running", job.name, f"attempt {number}"))
         measurement = None
         try:
@@ -421,7 +438,7 @@ class LabRun:
             self._settle(entry, job, "done")
             return
         state = self._next_state(entry, job, outcome, device)
-        self.store.end_attempt(job.id, number, outcome.state, outcome.reason, token, job_state=state)
+        self.store.end_attempt(job.id, number, outcome.state, outcome.reason, token, job_state=state, moved=job.moved)
         retried = " (queued again)" if state == "queued" else ""
         self.say(LabEvent(entry.name, outcome.state, job.name, outcome.reason + retried))
         self._settle(entry, job, state)
@@ -441,19 +458,23 @@ class LabRun:
 
     def _result_key(self, entry: DeviceEntry, job: _Job, facts: Any) -> str:
         versions = {"python": facts.python, "torch": facts.torch, "executorch": facts.executorch}
-        return result_key(job.artifact.sha256, entry.name, self.runner_sha256, versions, self.bench_spec[entry.profile])
+        return result_key(job.artifact.sha256, entry.name, self.runner_sha256, versions, self._bench_spec(entry, job))
+
+    def _bench_spec(self, entry: DeviceEntry, job: _Job) -> BenchSpec:
+        """How ``job`` is timed on this device: the run's runs and warmup, the profile's threads and CPUs."""
+        return self.bench_spec[entry.profile]
 
     def _measure(self, entry: DeviceEntry, job: _Job, scratch: Path,
-                 benches: dict[str, DeviceBench]) -> tuple[Outcome, Measurement]:
+                 benches: dict[tuple[str, BenchSpec], DeviceBench]) -> tuple[Outcome, Measurement]:
         target = self._reach(entry, job.key.format)
         artifact, facts = job.artifact, target.facts
         build = self._builds_for(job)
-        bench = benches.get(job.key.model)
+        spec = self._bench_spec(entry, job)
+        bench = benches.get((job.key.model, spec))
         if bench is None:
             folder = scratch / hashlib.sha256(job.key.model.encode()).hexdigest()[:12]
             folder.mkdir(exist_ok=True)
-            bench = benches[job.key.model] = DeviceBench(target, build, self.bench_spec[entry.profile], folder,
-                                                         remeasure_noisy=False)
+            bench = benches[(job.key.model, spec)] = DeviceBench(target, build, spec, folder, remeasure_noisy=False)
         before = {"governor": facts.governor, "temperature_c": facts.temperature_c}
         measured = bench.measure(build.spec(job.key.scheme, job.key.format), artifact, push_artifact(target, artifact).path)
         governor, temperature = governor_and_temperature(target.transport)
@@ -473,7 +494,7 @@ class LabRun:
 
     def _next_state(self, entry: DeviceEntry, job: _Job, outcome: Outcome, device: Any) -> str:
         """What a job becomes after an attempt that did not end done, and what that means for the device."""
-        settings = self.settings
+        settings = self._budget(job)
         if outcome.state == "infra":
             job.infra += 1
             if device.consecutive_infra >= settings.quarantine_after:
@@ -492,6 +513,10 @@ class LabRun:
             if job.invalid <= settings.invalid_requeues:
                 return "queued"  # measured again where it was planned: the result is that device's
         return outcome.state
+
+    def _budget(self, job: _Job) -> Any:
+        """The retry budgets and quarantine threshold ``job`` runs under: the inventory's ``[lab]`` table."""
+        return self.settings
 
     def _builds_for(self, job: _Job) -> ModelBuild:
         return self.builds.builds[(job.key.model, job.key.profile)]

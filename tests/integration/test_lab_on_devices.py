@@ -170,3 +170,29 @@ def test_a_lab_run_killed_mid_way_then_resumed_records_every_job_exactly_once(la
     for job in run.jobs:
         assert job.state == "done" and job.measurement is not None
         assert [attempt.outcome for attempt in job.attempts].count("done") == 1, job.attempts
+
+
+def test_a_worker_process_serves_real_devices_from_a_run_submitted_elsewhere(sqlite_run, lab):
+    # the store of the run above, whose health checks found good-1 and good-2 good (PostgreSQL across
+    # hosts is tests/integration/test_lab_workers.py; a worker serves a SQLite store on its own host too)
+    store = ["--inventory", str(lab), "--store", f"sqlite:///{lab.with_name('lab.db')}"]
+    submitted = edgeq("lab", "submit", "--models", MODELS[0], "--devices", "good-1", "good-2", "--schemes", "none",
+                      "--runs", "3", "--warmup", "0", "--label", "pr-42", *store)
+    assert submitted.returncode == 0, submitted.stderr
+    run_id = submitted.stdout.strip()
+    assert f"submitted run {run_id}: 2 jobs" in submitted.stderr
+    worker = subprocess.Popen([sys.executable, "-m", "edgeq", "lab", "worker", "--devices", "good-1", "good-2",
+                               "--exit-when-idle", "2", "--lease-ttl", "15", *store],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    waited = edgeq("lab", "wait", "pr-42", "--timeout", "300", "--json", *store)
+    _, worker_log = worker.communicate(timeout=120)
+    assert waited.returncode == 0, waited.stderr + worker_log
+    assert worker.returncode == 0 and "Traceback" not in worker_log
+    jobs = json.loads(waited.stdout)["jobs"]
+    assert {(job["planned_device"], job["device"], job["state"]) for job in jobs} == {
+        ("good-1", "good-1", "done"), ("good-2", "good-2", "done")}
+    status = edgeq("lab", "status", "--json", *store)
+    assert status.returncode == 0
+    (record,) = json.loads(status.stdout)["workers"]
+    assert record["state"] == "stopped" and record["devices"] == ["good-1", "good-2"]
+    assert json.loads(status.stdout)["queue"]["pending"] == {}

@@ -16,3 +16,15 @@ def mlp_a():
 
 def mlp_b():
     return _mlp(24)
+
+
+def mlp_c():
+    return _mlp(20)
+
+
+def mlp_d():
+    return _mlp(28)
+
+
+def mlp_e():
+    return _mlp(32)

@@ -69,8 +69,11 @@ def _system_user() -> pwd.struct_passwd:
 class PostgresServer:
     """One PostgreSQL cluster: ``start``, ``create_database``, ``stop`` (which also deletes its files)."""
 
-    def __init__(self, *, port: int | None = None) -> None:
+    def __init__(self, *, port: int | None = None, also_listen: tuple[str, ...] = ()) -> None:
+        """``also_listen``: more addresses to serve besides loopback (a network namespace's gateway), each
+        allowed to connect from its /24 with a password."""
         self.bin = require_postgres()
+        self.also_listen = also_listen
         self.port = port or free_port()
         self.password = secrets.token_hex(12)
         self.root = Path(tempfile.mkdtemp(prefix="edgeq-pg-"))
@@ -79,9 +82,10 @@ class PostgresServer:
         self._owner = _system_user() if os.geteuid() == 0 else None
         self.started = False
 
-    def url(self, database: str, *, password: str | None = None) -> str:
-        """The SQLAlchemy URL of ``database`` on this server (with another ``password``, to see it refused)."""
-        return f"postgresql+psycopg://{DB_USER}:{password or self.password}@{HOST}:{self.port}/{database}"
+    def url(self, database: str, *, password: str | None = None, host: str = HOST) -> str:
+        """The SQLAlchemy URL of ``database`` on this server (with another ``password``, to see it refused;
+        through another of its addresses, ``host``)."""
+        return f"postgresql+psycopg://{DB_USER}:{password or self.password}@{host}:{self.port}/{database}"
 
     def start(self) -> PostgresServer:
         try:
@@ -100,12 +104,26 @@ class PostgresServer:
         self._run("initdb", "-D", str(self.data), "-U", DB_USER, f"--pwfile={password_file}", "--auth-local=trust",
                   "--auth-host=scram-sha-256", "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions")
         password_file.unlink()
+        if self.also_listen:
+            with (self.data / "pg_hba.conf").open("a") as hba:
+                hba.writelines(f"host all all {address.rsplit('.', 1)[0]}.0/24 scram-sha-256\n"
+                               for address in self.also_listen)
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server on its data (again, after ``pause``)."""
         # Durability is not under test: fsync off makes every commit (and the whole session) fast.
-        options = (f"-p {self.port} -k {self.root} -c listen_addresses={HOST} -c fsync=off -c synchronous_commit=off "
+        listen = ",".join((HOST, *self.also_listen))
+        options = (f"-p {self.port} -k {self.root} -c listen_addresses={listen} -c fsync=off -c synchronous_commit=off "
                    "-c full_page_writes=off -c max_connections=100")
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", str(START_TIMEOUT_S),
                   "start")
         self.started = True
+
+    def pause(self) -> None:
+        """Stop the server and keep its data, as a database restart does: clients lose their connections."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        self.started = False
 
     def create_database(self, name: str) -> str:
         """A new, empty database; returns its URL."""

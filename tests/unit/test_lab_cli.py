@@ -112,3 +112,21 @@ def test_a_store_that_cannot_be_reached_exits_3(tmp_path):
     proc = edgeq("lab", "devices", "--inventory", str(path), "--store", "postgresql://edgeq:secret@127.0.0.1:1/lab")
     assert proc.returncode == 3, proc.stderr
     assert "127.0.0.1:1" in proc.stderr and "secret" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_waiting_on_a_run_no_worker_takes_times_out_with_exit_3_and_the_way_on(lab):
+    submitted = lab_cli(lab, "submit", "--models", MODEL, "--schemes", "none", "--runs", "3")
+    assert submitted.returncode == 0, submitted.stderr
+    run_id = submitted.stdout.strip()
+    waited = lab_cli(lab, "wait", run_id, "--timeout", "1")
+    assert waited.returncode == 3
+    assert f"run {run_id} still has 1 of 1 jobs unfinished after 1 s" in waited.stderr
+    assert "edgeq lab status" in waited.stderr and "Traceback" not in waited.stderr
+    status = lab_cli(lab, "status", "--json")
+    assert status.returncode == 0 and json.loads(status.stdout)["queue"]["pending"] == {"host": 1}
+    assert json.loads(status.stdout)["queue"]["oldest_run"] == run_id
+
+
+def test_a_worker_for_a_device_the_inventory_lacks_is_refused_with_exit_2(lab):
+    proc = lab_cli(lab, "worker", "--devices", "nosuch")
+    assert proc.returncode == 2 and "nosuch" in proc.stderr and "Traceback" not in proc.stderr

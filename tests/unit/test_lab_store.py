@@ -52,7 +52,7 @@ def test_a_new_store_is_created_at_the_newest_revision(tmp_path):
     path = tmp_path / "lab" / "edgeq-lab.sqlite"
     open_store(None, default_path=path).close()
     with engine_for(None, default_path=path).connect() as connection:
-        assert migrations.current(connection) == migrations.head() == "0002"
+        assert migrations.current(connection) == migrations.head() == "0003"
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
@@ -95,7 +95,7 @@ def test_migrations_go_down_and_up_again(tmp_path):
     migrations.downgrade(engine, "base")
     migrations.upgrade(engine)
     with engine.connect() as connection:
-        assert migrations.current(connection) == "0002"
+        assert migrations.current(connection) == "0003"
 
 
 def test_a_store_made_by_the_first_revision_is_upgraded_with_its_rows_kept(tmp_path):
@@ -135,7 +135,7 @@ def test_a_store_made_by_the_first_revision_is_upgraded_with_its_rows_kept(tmp_p
         store.record_measurement(job_id, number, measurement(), token)
         assert store.find_measurement("key-1").samples_ms == (4.0, 5.0, 6.5)
     with engine.connect() as connection:
-        assert migrations.current(connection) == "0002"
+        assert migrations.current(connection) == "0003"
         context = MigrationContext.configure(connection, opts={"version_table": migrations.VERSION_TABLE})
         assert compare_metadata(context, metadata) == []
 

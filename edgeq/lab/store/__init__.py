@@ -18,6 +18,7 @@ the check and the write, on SQLite or across hosts on one PostgreSQL.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
@@ -32,7 +33,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     URL, ColumnElement, Connection, Engine, Float, Insert, Table, case, create_engine, delete, event, exists, func,
-    make_url, select, update,
+    bindparam, make_url, or_, select, update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
@@ -40,10 +41,12 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
 from edgeq.errors import ConfigError, ConnectError, EdgeqError, summarize
-from edgeq.lab.records import FINAL_STATES, Attempt, DeviceRecord, HealthCheck, JobRecord, Measurement, RunRecord
+from edgeq.lab.records import (
+    FINAL_STATES, Attempt, Claim, DeviceRecord, HealthCheck, JobRecord, Measurement, QueueStatus, RunRecord, WorkerRecord,
+)
 from edgeq.lab.store import migrations
 from edgeq.lab.store.schema import (
-    artifacts, attempts, devices, health_checks, jobs, latency_samples, lease_grants, leases, measurements, runs,
+    artifacts, attempts, devices, health_checks, jobs, latency_samples, lease_grants, leases, measurements, runs, workers,
 )
 
 __all__ = ["HistoryPoint", "Lease", "LeaseLost", "NotInStore", "Store", "StoreError", "engine_for", "open_store"]
@@ -53,6 +56,10 @@ log = logging.getLogger(__name__)
 RECENT_ATTEMPTS = 10  # the window ``DeviceRecord.recent_failures`` counts infra failures in
 _BUSY_TIMEOUT_S = 30.0  # how long a SQLite writer waits for another thread's or process's transaction
 _CONNECT_TIMEOUT_S = 10
+_TCP_USER_TIMEOUT_MS = 30_000
+# Connections kept open for reuse. Each device's thread holds one at a time, plus the heartbeat: beyond this
+# more are opened (never refused: a lab's threads bound them) and closed again when given back.
+_POOL_SIZE = 16
 _ORPHANED = "interrupted: the device's lease passed to another holder"
 _URL_FORMS = "give a file path, sqlite:///PATH, or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
 
@@ -128,8 +135,13 @@ def engine_for(url: str | None, *, default_path: Path | None) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
     try:
-        return create_engine(parsed, pool_pre_ping=True,
-                             connect_args={"connect_timeout": _CONNECT_TIMEOUT_S, "application_name": "edgeq-lab"})
+        return create_engine(parsed, pool_pre_ping=True, pool_size=_POOL_SIZE, max_overflow=-1, connect_args={
+            "connect_timeout": _CONNECT_TIMEOUT_S, "application_name": "edgeq-lab",
+            # A store behind a cut network answers nothing, not even a reset: without these, a query sent
+            # just before the cut waits for the kernel's retransmissions (about 15 minutes). With them it
+            # fails within ~30 s and the caller (a worker's backoff) takes over.
+            "keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3,
+            "tcp_user_timeout": _TCP_USER_TIMEOUT_MS})
     except ModuleNotFoundError as exc:
         raise ConfigError(f"the results store {_display(parsed)} needs psycopg, which is not installed",
                           hint="pip install 'edgeq[lab]'") from exc
@@ -156,15 +168,16 @@ class Store:
 
     # -- runs ----------------------------------------------------------------------------------------
 
-    def create_run(self, label: str | None, args: dict[str, Any]) -> str:
-        """A new run, ``running``; returns its short id (eight hex digits)."""
+    def create_run(self, label: str | None, args: dict[str, Any], *, queued: bool = False) -> str:
+        """A new run, ``running``; returns its short id (eight hex digits). ``queued``: its jobs go to the
+        shared queue, where ``edgeq lab worker`` processes take them (``edgeq lab submit``)."""
         with self._write("create a run") as connection:
             while True:
                 run_id = secrets.token_hex(4)
                 if connection.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                     break
             connection.execute(runs.insert().values(id=run_id, label=label, started_at=_now(), status="running",
-                                                    args=args))
+                                                    args=args, queued=queued))
         return run_id
 
     def finish_run(self, run_id: str, status: str) -> None:
@@ -226,7 +239,8 @@ class Store:
                 "planned_device": planned_device}
         with self._write(f"add job {model}/{planned_device}/{variant} to run {run_id}") as connection:
             connection.execute(_insert(connection, jobs).values(**cell, variant=variant, state="queued", reason="",
-                                                                reused=False).on_conflict_do_nothing())
+                                                                reused=False, queued_at_s=_DbNowS())
+                               .on_conflict_do_nothing())
             return connection.execute(select(jobs.c.id).filter_by(**cell)).scalar_one()
 
     def job(self, job_id: int) -> JobRecord:
@@ -280,11 +294,12 @@ class Store:
         return number
 
     def end_attempt(self, job_id: int, number: int, outcome: str, reason: str, lease_token: int, *,
-                    job_state: str | None = None) -> None:
+                    job_state: str | None = None, moved: bool = False) -> None:
         """End a running attempt as ``outcome`` (not ``done``: that is ``record_measurement``).
 
         ``job_state`` is what the job becomes in the same transaction (``queued`` for a retry, ``failed``, ...),
-        so a kill between the two cannot leave them disagreeing.
+        so a kill between the two cannot leave them disagreeing. ``moved``: any device of the job's profile
+        may take it next (a retry after an infra failure).
         """
         what = f"end attempt {number} of job {job_id}"
         if outcome not in FINAL_STATES or outcome == "done":
@@ -296,8 +311,9 @@ class Store:
             connection.execute(update(attempts).where(attempts.c.job_id == job_id, attempts.c.number == number)
                                .values(outcome=outcome, reason=reason, ended_at=_now()))
             if job_state is not None:
+                queue = {"queued_at_s": _DbNowS(), **({"moved": True} if moved else {})} if job_state == "queued" else {}
                 connection.execute(update(jobs).where(jobs.c.id == job_id)
-                                   .values(state=job_state, reason=reason, device=attempt.device))
+                                   .values(state=job_state, reason=reason, device=attempt.device, **queue))
 
     def record_measurement(self, job_id: int, attempt_number: int, measurement: Measurement, lease_token: int) -> None:
         """Keep a job's measurement and its samples, and mark the attempt and the job ``done``, atomically.
@@ -515,6 +531,133 @@ class Store:
             return [Lease(device, holder, int(token), float(left_s))
                     for device, holder, token, left_s in connection.execute(query)]
 
+    # -- the shared queue: ``edgeq lab submit`` fills it, ``edgeq lab worker`` processes empty it ---------
+
+    def register_worker(self, name: str, host: str, pid: int, device_names: Sequence[str]) -> None:
+        """A worker starts (or starts again under the same name): alive from now on, by its heartbeat."""
+        with self._write(f"register worker {name!r}") as connection:
+            statement = _insert(connection, workers).values(name=name, host=host, pid=pid, devices=list(device_names),
+                                                            started_at=_now(), heartbeat_at_s=_DbNowS())
+            connection.execute(statement.on_conflict_do_update(index_elements=[workers.c.name], set_={
+                "host": host, "pid": pid, "devices": list(device_names), "started_at": _now(),
+                "heartbeat_at_s": _DbNowS(), "stopped_at": None}))
+
+    def heartbeat(self, worker: str, held: dict[str, int], ttl_s: float) -> dict[str, bool]:
+        """The worker is alive: its heartbeat and its devices' leases renewed in one transaction.
+
+        Returns, per device, whether its lease is still held under that token (False: it expired or
+        passed on, and every write under it will be refused).
+        """
+        with self._write(f"renew the leases of worker {worker!r}") as connection:
+            connection.execute(update(workers).where(workers.c.name == worker).values(heartbeat_at_s=_DbNowS()))
+            return {device: bool(connection.execute(update(leases).where(
+                leases.c.device == device, leases.c.token == token, leases.c.expires_at_s > _DbNowS())
+                .values(expires_at_s=_DbNowS() + ttl_s)).rowcount) for device, token in held.items()}
+
+    def stop_worker(self, worker: str) -> None:
+        """A worker drained and exits: its leases end now and it is shown ``stopped``.
+
+        The leases are ended, not deleted, so its devices' jobs wait one grace period for it to come back (a
+        restart) before its profile's other devices take them.
+        """
+        with self._write(f"stop worker {worker!r}") as connection:
+            connection.execute(update(leases).where(leases.c.holder == worker, leases.c.expires_at_s > _DbNowS())
+                               .values(expires_at_s=func.max(_DbNowS(), leases.c.acquired_at_s + 0.001)
+                                       if connection.dialect.name == "sqlite"
+                                       else func.greatest(_DbNowS(), leases.c.acquired_at_s + 0.001)))
+            connection.execute(update(workers).where(workers.c.name == worker).values(stopped_at=_now()))
+
+    def workers(self) -> list[WorkerRecord]:
+        """Every worker the store has seen, by name, with how long ago it last beat."""
+        query = select(workers, (_DbNowS() - workers.c.heartbeat_at_s).label("age_s")).order_by(workers.c.name)
+        with self._read() as connection:
+            return [WorkerRecord(row.name, row.host, row.pid, tuple(row.devices), row.started_at, float(row.age_s),
+                                 row.stopped_at) for row in connection.execute(query)]
+
+    def claim_job(self, worker: str, device: str, profile: str, token: int, *, grace_s: float) -> Claim | None:
+        """Take the next queued job of a submitted run that ``device`` (of ``profile``) may run, and start its
+        attempt under the device's lease, in one transaction; None when there is none.
+
+        The job is picked and locked in the same statement that claims it (``FOR UPDATE SKIP LOCKED`` on
+        PostgreSQL; SQLite's write lock serializes claims), so two workers never take the same job. A device
+        takes the jobs planned for it; a moved job (its worker died, it failed here or there), a job whose
+        planned device is quarantined or retired, and one whose planned device no worker has served for
+        ``grace_s`` go to any device of the profile. A job that failed with an infra error on this device
+        comes last.
+        """
+        what = f"claim a job for {device!r}"
+        with self._write(what) as connection:
+            now_s = _fence(connection, device, token, what)
+            _lose_attempts(connection, (attempts.c.device == device) & (attempts.c.outcome == "running")
+                           & attempts.c.lease_token.is_distinct_from(token), _ORPHANED)
+            row = None
+            for statement in _CLAIMS:  # the device's own jobs first; only when it has none, jobs that may move
+                row = connection.execute(statement, {"claim_device": device, "claim_profile": profile,
+                                                     "served_since_s": now_s - grace_s}).first()
+                if row is not None:
+                    break
+            if row is None:
+                return None
+            number = row.earlier + 1
+            connection.execute(attempts.insert().values(job_id=row.id, number=number, device=device, outcome="running",
+                                                        reason="", started_at=_now(), lease_token=token, worker=worker,
+                                                        started_at_s=now_s))
+        job = JobRecord(id=row.id, run_id=row.run_id, model=row.model, profile=row.profile, scheme=row.scheme,
+                        format=row.format, variant=row.variant, planned_device=row.planned_device, state="running",
+                        reason=row.reason, device=device, artifact_sha256=row.artifact_sha256)
+        args = row.args if isinstance(row.args, dict) else json.loads(row.args)
+        return Claim(job, number, int(row.infra), int(row.invalid), dict(args))
+
+    def reap(self) -> list[int]:
+        """Put back the jobs whose worker was lost: running attempts of submitted runs whose device lease
+        expired end ``infra``; each job is queued again for any device of its profile, or, once its infra
+        retry budget is spent, ends ``infra`` with the history of its attempts. Returns the jobs it touched.
+
+        Every worker runs this on its heartbeat; two at once do not touch the same attempt twice.
+        """
+        with self._write("reap lost jobs") as connection:
+            live = exists().where(leases.c.device == attempts.c.device, leases.c.token == attempts.c.lease_token,
+                                  leases.c.expires_at_s > _DbNowS())
+            submitted = attempts.c.job_id.in_(select(jobs.c.id).join(runs, runs.c.id == jobs.c.run_id)
+                                              .where(runs.c.queued.is_(True)))
+            return _lose_attempts(connection, (attempts.c.outcome == "running") & submitted & ~live,
+                                  "lost its worker: the device's lease expired without a heartbeat")
+
+    def enqueue_run(self, run_id: str) -> None:
+        """Hand a planned run to the workers: from now on they take its jobs (``edgeq lab submit``, once every
+        job is in the store, so no worker finishes the run while jobs are still being added)."""
+        with self._write(f"queue run {run_id}") as connection:
+            if not connection.execute(update(runs).where(runs.c.id == run_id).values(queued=True)).rowcount:
+                raise self._no_run(run_id)
+            # its jobs wait from now: building them was not waiting for a device
+            connection.execute(update(jobs).where(jobs.c.run_id == run_id, jobs.c.state == "queued")
+                               .values(queued_at_s=_DbNowS()))
+
+    def finish_if_drained(self, run_id: str) -> bool:
+        """A submitted run whose every job is final becomes ``finished``; True when it is (now or before)."""
+        pending = exists().where(jobs.c.run_id == run_id, jobs.c.state.in_(("queued", "running")))
+        with self._write(f"finish run {run_id}") as connection:
+            connection.execute(update(runs).where(runs.c.id == run_id, runs.c.queued.is_(True), runs.c.status == "running",
+                                                  ~pending).values(status="finished", finished_at=_now()))
+            return connection.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar() == "finished"
+
+    def queue(self) -> QueueStatus:
+        """Jobs of submitted, running runs: waiting and running per profile, and the one waiting longest."""
+        submitted = select(runs.c.id).where(runs.c.queued.is_(True), runs.c.status == "running")
+        in_queue = jobs.c.run_id.in_(submitted)
+        with self._read() as connection:
+            counts = connection.execute(select(jobs.c.state, jobs.c.profile, func.count())
+                                        .where(in_queue, jobs.c.state.in_(("queued", "running")))
+                                        .group_by(jobs.c.state, jobs.c.profile)).all()
+            oldest = connection.execute(select(jobs.c.id, jobs.c.run_id, _DbNowS() - jobs.c.queued_at_s)
+                                        .where(in_queue, jobs.c.state == "queued")
+                                        .order_by(jobs.c.queued_at_s, jobs.c.id).limit(1)).first()
+        by_state: dict[str, dict[str, int]] = {"queued": {}, "running": {}}
+        for state, profile, count in counts:
+            by_state[state][profile] = int(count)
+        return QueueStatus(by_state["queued"], by_state["running"], *(
+            (oldest[0], oldest[1], float(oldest[2] or 0.0)) if oldest else (None, None, None)))
+
     # -- plumbing ------------------------------------------------------------------------------------
 
     @contextmanager
@@ -587,22 +730,32 @@ def _postgresql_now_s(element: _DbNowS, compiler: Any, **kw: Any) -> str:
     return "CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS DOUBLE PRECISION)"
 
 
-def _fence(connection: Connection, device: str, token: int, what: str) -> None:
+def _fence(connection: Connection, device: str, token: int, what: str) -> float:
     """Refuse the write unless ``token`` is the device's current, unexpired lease; hold the lease row until commit.
+    Returns the database's clock (seconds), read in the same query.
 
     The row lock (FOR SHARE on PostgreSQL; SQLite's write lock is the whole database) keeps a new holder
     from taking the lease between this check and the write's commit.
     """
-    held = connection.execute(select(leases.c.token).where(leases.c.device == device, leases.c.token == token,
-                                                           leases.c.expires_at_s > _DbNowS())
-                              .with_for_update(read=True)).first()
+    held = connection.execute(select(_DbNowS()).where(leases.c.device == device, leases.c.token == token,
+                                                      leases.c.expires_at_s > _DbNowS())
+                              .with_for_update(of=leases, read=True)).first()
     if held is None:
         raise LeaseLost(f"cannot {what}: lease token {token} on {device!r} is no longer held",
                         hint="another worker took the device or the lease expired unrenewed; nothing was written")
+    return float(held[0])
 
 
 def _running_attempt(connection: Connection, job_id: int, number: int, token: int, what: str) -> Any:
     """The attempt a fenced write ends: it must be running under ``token``, whose lease must still be held."""
+    fenced = connection.execute(  # the common case in one query: the attempt, its device's lease locked
+        select(attempts.c.device, attempts.c.outcome, attempts.c.lease_token)
+        .join(leases, (leases.c.device == attempts.c.device) & (leases.c.token == token)
+              & (leases.c.expires_at_s > _DbNowS()))
+        .where(attempts.c.job_id == job_id, attempts.c.number == number)
+        .with_for_update(of=leases, read=True)).first()
+    if fenced is not None and fenced.outcome == "running" and fenced.lease_token == token:
+        return fenced
     attempt = connection.execute(select(attempts.c.device, attempts.c.outcome, attempts.c.lease_token)
                                  .where(attempts.c.job_id == job_id, attempts.c.number == number)).first()
     if attempt is None:
@@ -622,11 +775,73 @@ def _interrupt(connection: Connection, where: ColumnElement[bool], reason: str) 
     return sorted({job_id for job_id, in ended})
 
 
+def _claim_statements() -> tuple[Any, Any]:
+    """The two statements that claim a job for a device, built once with bind parameters (``claim_device``,
+    ``claim_profile``, ``served_since_s``): a worker claims thousands of times, and building the
+    expressions would cost more than running them.
+
+    Each picks, locks and claims a job in one statement and returns what the worker needs of it. The first
+    takes the device's own jobs (an index lookup on state, profile, planned device); the second the
+    profile's jobs that may move — moved ones, those whose planned device is quarantined or retired, those
+    whose planned device no worker has served since ``served_since_s`` — the ones that failed here with an
+    infra error last.
+    """
+    device, profile, since = bindparam("claim_device"), bindparam("claim_profile"), bindparam("served_since_s")
+    failed_here = exists().where(attempts.c.job_id == jobs.c.id, attempts.c.device == device,
+                                 attempts.c.outcome == "infra")
+    planned_out = exists().where(devices.c.name == jobs.c.planned_device,
+                                 devices.c.health.in_(("quarantined", "retired")))
+    planned_served = exists().where(leases.c.device == jobs.c.planned_device, leases.c.expires_at_s > since)
+    waiting = (select(jobs.c.id).join(runs, runs.c.id == jobs.c.run_id)
+               .where(runs.c.queued.is_(True), runs.c.status == "running", jobs.c.state == "queued",
+                      jobs.c.profile == profile, jobs.c.artifact_sha256.is_not(None)))
+    own = waiting.where(jobs.c.planned_device == device, ~failed_here).order_by(jobs.c.id)
+    movable = (waiting.where(or_(jobs.c.planned_device == device, jobs.c.moved.is_(True), planned_out,
+                                 ~planned_served & (jobs.c.queued_at_s < since)))
+               .order_by(case((failed_here, 1), else_=0), case((jobs.c.planned_device == device, 0), else_=1),
+                         jobs.c.id))
+
+    def attempts_that(*where: ColumnElement[bool]) -> Any:
+        return select(func.count()).where(attempts.c.job_id == jobs.c.id, *where).scalar_subquery()
+
+    return tuple(
+        update(jobs).where(jobs.c.id == candidate.limit(1).with_for_update(of=jobs, skip_locked=True).scalar_subquery())
+        .values(state="running", device=device)
+        .returning(jobs, attempts_that().label("earlier"), attempts_that(attempts.c.outcome == "infra").label("infra"),
+                   attempts_that(attempts.c.outcome == "invalid").label("invalid"),
+                   select(runs.c.args).where(runs.c.id == jobs.c.run_id).scalar_subquery().label("args"))
+        for candidate in (own, movable))
+
+
+_CLAIMS = _claim_statements()
+
+
+def _lose_attempts(connection: Connection, where: ColumnElement[bool], reason: str) -> list[int]:
+    """Running attempts of submitted runs that lost their device end ``infra``; each job goes back to the
+    queue for any device of its profile, or ends ``infra`` once its run's retry budget is spent."""
+    touched = _interrupt(connection, where, reason)
+    for job_id in touched:
+        history = connection.execute(select(attempts.c.number, attempts.c.device, attempts.c.worker,
+                                            attempts.c.outcome, attempts.c.reason)
+                                     .where(attempts.c.job_id == job_id).order_by(attempts.c.number)).all()
+        args = connection.execute(select(runs.c.args).join(jobs, jobs.c.run_id == runs.c.id)
+                                  .where(jobs.c.id == job_id)).scalar_one()
+        infra = sum(row.outcome == "infra" for row in history)
+        if infra <= int(args.get("infra_retries", 2)):
+            values: dict[str, Any] = {"state": "queued", "reason": reason, "moved": True, "queued_at_s": _DbNowS()}
+        else:
+            told = "; ".join(f"attempt {row.number} on {row.device}" + (f" ({row.worker})" if row.worker else "")
+                             + f": {row.outcome}, {row.reason}" for row in history)
+            values = {"state": "infra", "reason": f"lost its device {infra} times: {told}"}
+        connection.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.state == "running").values(**values))
+    return touched
+
+
 def _requeue(connection: Connection, where: ColumnElement[bool], reason: str) -> list[int]:
     """Jobs ``running`` with no attempt running go back to ``queued``; returns them."""
     live = select(attempts.c.job_id).where(attempts.c.outcome == "running")
     requeued = connection.execute(update(jobs).where(where, jobs.c.state == "running", jobs.c.id.not_in(live))
-                                  .values(state="queued", reason=reason).returning(jobs.c.id))
+                                  .values(state="queued", reason=reason, queued_at_s=_DbNowS()).returning(jobs.c.id))
     return sorted(job_id for job_id, in requeued)
 
 
@@ -665,7 +880,7 @@ def _devices(connection: Connection, where: ColumnElement[bool] | None) -> list[
 
 def _run(row: Any, job_records: Iterable[JobRecord]) -> RunRecord:
     return RunRecord(id=row.id, label=row.label, started_at=row.started_at, status=row.status, args=row.args,
-                     finished_at=row.finished_at, jobs=tuple(job_records))
+                     finished_at=row.finished_at, jobs=tuple(job_records), queued=bool(row.queued))
 
 
 def _insert(connection: Connection, table: Table) -> Insert:
@@ -708,7 +923,8 @@ def _sqlite_engine(url: URL) -> Engine:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create the results store's directory {path.parent}: {exc.strerror}") from exc
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": _BUSY_TIMEOUT_S})
+    engine = create_engine(url, pool_size=_POOL_SIZE, max_overflow=-1,
+                           connect_args={"check_same_thread": False, "timeout": _BUSY_TIMEOUT_S})
     event.listen(engine, "connect", _sqlite_connect)
     event.listen(engine, "begin", _sqlite_begin)
     return engine

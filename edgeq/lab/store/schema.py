@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON, BigInteger, Boolean, CheckConstraint, Column, Float, ForeignKey, ForeignKeyConstraint, Index, Integer,
-    MetaData, String, Table, Text, UniqueConstraint, text,
+    MetaData, String, Table, Text, UniqueConstraint, false, text,
 )
 
 from edgeq.lab.records import FINAL_STATES, HEALTH_STATES, JOB_STATES, RUN_STATES
@@ -56,6 +56,8 @@ runs = Table(
     Column("finished_at", _Time),
     Column("status", String(16), nullable=False),
     Column("args", JSON, nullable=False),
+    # submitted to the shared queue (``edgeq lab submit``): workers take its jobs; else one process runs it
+    Column("queued", Boolean, nullable=False, server_default=false()),
     CheckConstraint(_one_of("status", RUN_STATES), name="status"),
 )
 
@@ -90,12 +92,16 @@ jobs = Table(
     # The measurement this job reports: its own, or, when ``reused``, one an earlier job took.
     Column("measurement_id", Integer, nullable=True),
     Column("reused", Boolean, nullable=False),
+    # lost its device (worker gone, device quarantined): any device of its profile may take it
+    Column("moved", Boolean, nullable=False, server_default=false()),
+    Column("queued_at_s", Float),  # when it last entered the queue, on the database's clock
     ForeignKeyConstraint(["measurement_id"], ["measurements.id"], ondelete="SET NULL", use_alter=True),
     UniqueConstraint("run_id", "model", "profile", "scheme", "format", "planned_device", name="uq_jobs_cell"),
     CheckConstraint(_one_of("state", JOB_STATES), name="state"),
     CheckConstraint("state <> 'done' OR measurement_id IS NOT NULL", name="done_has_measurement"),
     CheckConstraint("measurement_id IS NOT NULL OR NOT reused", name="reused_has_measurement"),
 )
+Index("ix_jobs_state_profile_planned_device", jobs.c.state, jobs.c.profile, jobs.c.planned_device)
 
 attempts = Table(
     "attempts", metadata,
@@ -107,6 +113,8 @@ attempts = Table(
     Column("started_at", _Time, nullable=False),
     Column("ended_at", _Time),
     Column("lease_token", BigInteger),  # the device's lease it ran under; NULL for rows older than leases
+    Column("worker", _Name),  # the ``edgeq lab worker`` that claimed it; NULL in a one-host run
+    Column("started_at_s", Float),  # the database's clock, for queue times
     CheckConstraint("number >= 1", name="number"),
     CheckConstraint(_one_of("outcome", ATTEMPT_OUTCOMES), name="outcome"),
 )
@@ -192,4 +200,15 @@ leases = Table(
     Column("expires_at_s", Float, nullable=False),
     ForeignKeyConstraint(["device", "token"], ["lease_grants.device", "lease_grants.token"]),
     CheckConstraint("expires_at_s > acquired_at_s", name="ttl"),
+)
+
+workers = Table(
+    "workers", metadata,
+    Column("name", _Name, primary_key=True),  # host:pid:random, unique per process
+    Column("host", _Name, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("devices", JSON, nullable=False),
+    Column("started_at", _Time, nullable=False),
+    Column("heartbeat_at_s", Float, nullable=False),  # the database's clock
+    Column("stopped_at", _Time),
 )
