@@ -28,7 +28,7 @@ from edgeq.build import ModelBuild
 from edgeq.device.inventory import DeviceEntry, Inventory
 from edgeq.device.probe import governor_and_temperature
 from edgeq.digest import file_sha256
-from edgeq.errors import EdgeqError, summarize
+from edgeq.errors import ConfigError, EdgeqError, summarize
 from edgeq.export import Artifact
 from edgeq.lab.health import GOLDEN_RUNS, golden_model, judge_golden
 from edgeq.lab.outcomes import Outcome, invalid_conditions, outcome_of
@@ -156,7 +156,9 @@ class LabRun:
         store, request = self.store, self.request
         store.sync_devices([(e.name, e.profile, list(e.tags)) for e in self.inventory.devices.values()])
         if request.resume:
-            store.run(request.resume)  # raises when there is no such run
+            if store.run(request.resume).queued:  # raises when there is no such run
+                raise ConfigError(f"run {request.resume} was submitted to the lab's workers; they finish it",
+                                  hint=f"follow it with: edgeq lab wait {request.resume}")
             # on one host, resuming means the process that held this run's leases is gone
             store.recover(request.resume, dead_holders=[lease.holder for lease in store.leases()
                                                         if lease.holder.startswith(f"run {request.resume} ")])

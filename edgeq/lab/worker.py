@@ -13,11 +13,13 @@ is ``LabRun``'s own; this module replaces its in-process queue with the store's.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import secrets
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +29,7 @@ from typing import Any
 
 from edgeq.bench import BenchSpec
 from edgeq.device.inventory import DeviceEntry, Inventory
-from edgeq.errors import ConnectError, EdgeqError
+from edgeq.errors import ConfigError, ConnectError, EdgeqError
 from edgeq.lab.plan import BuildKey, LabRequest
 from edgeq.lab.records import Claim
 from edgeq.lab.scheduler import LabEvent, LabRun, TransportFactory, _Job
@@ -51,8 +53,6 @@ class WorkerOptions:
     store_patience_s: float = 600.0  # how long a lost store is waited for before the worker gives up
 
     def __post_init__(self) -> None:
-        from edgeq.errors import ConfigError
-
         if self.lease_ttl_s < 1.0:
             raise ConfigError(f"--lease-ttl must be at least 1 s, got {self.lease_ttl_s:g}")
         if self.poll_s <= 0:
@@ -109,7 +109,7 @@ class Worker(LabRun):
         self.holder = self.name
         self.drain = drain or threading.Event()
         self.tokens: dict[str, int] = {}
-        self._build_lock = threading.Lock()
+        self._build_lock = self._golden_lock  # one export at a time: job artifacts and the golden one
         self._last_busy = time.monotonic()
         self._refused = 0
 
@@ -174,8 +174,6 @@ class Worker(LabRun):
     # -- one device --------------------------------------------------------------------------------------
 
     def _work(self, entry: DeviceEntry) -> None:
-        import tempfile
-
         scratch = Path(tempfile.mkdtemp(prefix=f"edgeq-worker-{entry.name}-"))
         benches: dict[tuple[str, BenchSpec], Any] = {}
         profile = self.profiles[entry.profile]
@@ -267,8 +265,6 @@ class Worker(LabRun):
                          cpus=profile.cpus)
 
     def _budget(self, job: _Job) -> Any:
-        import dataclasses
-
         args = job.args
         return dataclasses.replace(self.settings, **{key: args[key] for key in ("infra_retries", "invalid_requeues")
                                                      if key in args})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -210,6 +211,8 @@ def _export_trainable(model: torch.nn.Module, batch: tuple[Any, ...], example: t
 
     trainable = copy.deepcopy(model).train()
     dynamic = torch.utils._pytree.tree_map(lambda t: {0: torch.export.Dim.AUTO} if t.dim() else None, batch)
+    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in inspect.signature(trainable.forward).parameters.values()):
+        dynamic = (dynamic,)  # forward(*inputs), as edgeq's TracingRoot: the shapes of the one *inputs argument
     try:
         return torch.export.export(trainable, batch, dynamic_shapes=dynamic).module(), []
     except Exception as exc:  # noqa: BLE001 - fall back to the fixed shapes the rest of the pipeline uses

@@ -35,14 +35,13 @@ def test_digits_cnn_static_int8_loses_at_most_half_a_point(digits_cnn):
 
 
 @pytest.mark.parametrize("fmt", ["pte", "ptl"])
-def test_digits_cnn_qat_loses_at_most_one_test_image(fmt):
+def test_digits_cnn_qat_loses_at_most_a_third_of_a_point(fmt):
     variants = by_variant(run_json("zoo:digits-cnn", "--scheme", "qat", "--format", fmt))
-    qat, fp32 = variants["int8-qat"], variants["fp32"]
+    qat = variants["int8-qat"]
     assert any(note.startswith("fine-tuned 2 epoch(s)") for note in qat["notes"])
-    # One image of the held-out set is 100/180 = 0.56 points: "at most a third of a point" would demand that
-    # not one image flips, and a fine-tune on 2 CPU threads flips one now and then (98.89 vs 99.44 in CI).
-    one_image = 100 / qat["accuracy"]["samples"]
-    assert fp32["accuracy"]["value"] - qat["accuracy"]["value"] <= one_image + 1e-9
+    # fine-tuned in batches: one sample at a time is the fallback for models whose batch cannot be left free
+    assert not any("one sample at a time" in note for note in qat["notes"]), qat["notes"]
+    assert variants["fp32"]["accuracy"]["value"] - qat["accuracy"]["value"] <= 0.3
 
 
 def test_digits_cnn_int8_is_under_a_third_of_the_fp32_size(digits_cnn):

@@ -10,8 +10,10 @@ import time
 
 import pytest
 
+from edgeq.errors import ConfigError
 from edgeq.lab.plan import LabRequest
 from edgeq.lab.records import Measurement
+from edgeq.lab.scheduler import run_lab
 from edgeq.lab.store import LeaseLost, open_store
 from edgeq.lab.submission import submit, wait_for
 from edgeq.lab.worker import WorkerOptions, run_worker
@@ -161,3 +163,12 @@ def test_a_run_being_submitted_is_neither_taken_nor_finished_until_every_job_is_
     assert store.claim_job("w", "a", "host", token, grace_s=0) is None
     store.enqueue_run(run_id)
     assert store.claim_job("w", "a", "host", token, grace_s=0).job.id == second
+
+
+def test_a_submitted_run_is_not_resumed_on_one_host_while_workers_own_it(tmp_path):
+    inventory = write_inventory(tmp_path, {"a": "host"})
+    store = _store(tmp_path)
+    run_id = _submit(inventory, store, schemes=("none",))
+    with pytest.raises(ConfigError, match=f"run {run_id} was submitted to the lab's workers") as caught:
+        run_lab(inventory, LabRequest(models=MODELS[:1], resume=run_id), store=store)
+    assert f"edgeq lab wait {run_id}" in caught.value.hint
