@@ -111,7 +111,7 @@ class Worker(LabRun):
         self.tokens: dict[str, int] = {}
         self._build_lock = self._golden_lock  # one export at a time: job artifacts and the golden one
         self._last_busy = time.monotonic()
-        self._refused = 0
+        self.refused = 0  # results the store refused because their lease had passed on
 
     # -- the process ---------------------------------------------------------------------------------------
 
@@ -137,11 +137,6 @@ class Worker(LabRun):
             keeper.join(timeout=5)
             self.store.stop_worker(self.name)
             self.say(LabEvent("*", "stopped", message=f"worker {self.name} stopped"))
-
-    @property
-    def refused(self) -> int:
-        """How many results the store refused because their lease had passed on."""
-        return self._refused
 
     def _keep(self) -> None:
         """The heartbeat: renew the leases (taking back lost ones), then reap jobs whose worker was lost."""
@@ -230,7 +225,7 @@ class Worker(LabRun):
             else:
                 self._attempt(entry, job, token, scratch, benches, number=claim.attempt)
         except LeaseLost as exc:
-            self._refused += 1
+            self.refused += 1
             log.warning("%s on %s: the store refused the result: %s", job.name, entry.name, exc.message)
             self.say(LabEvent(entry.name, "refused", job.name, exc.message))
         except StoreError as exc:

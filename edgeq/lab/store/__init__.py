@@ -168,16 +168,16 @@ class Store:
 
     # -- runs ----------------------------------------------------------------------------------------
 
-    def create_run(self, label: str | None, args: dict[str, Any], *, queued: bool = False) -> str:
-        """A new run, ``running``; returns its short id (eight hex digits). ``queued``: its jobs go to the
-        shared queue, where ``edgeq lab worker`` processes take them (``edgeq lab submit``)."""
+    def create_run(self, label: str | None, args: dict[str, Any]) -> str:
+        """A new run, ``running``; returns its short id (eight hex digits). Workers take its jobs only after
+        ``enqueue_run``."""
         with self._write("create a run") as connection:
             while True:
                 run_id = secrets.token_hex(4)
                 if connection.execute(select(runs.c.id).where(runs.c.id == run_id)).first() is None:
                     break
             connection.execute(runs.insert().values(id=run_id, label=label, started_at=_now(), status="running",
-                                                    args=args, queued=queued))
+                                                    args=args))
         return run_id
 
     def finish_run(self, run_id: str, status: str) -> None:
@@ -512,9 +512,7 @@ class Store:
     def renew_lease(self, device: str, token: int, ttl_s: float) -> bool:
         """Extend a held lease to ``ttl_s`` from now; False when it was lost (expired or taken)."""
         with self._write(f"renew the lease on {device!r}") as connection:
-            return bool(connection.execute(update(leases).where(
-                leases.c.device == device, leases.c.token == token, leases.c.expires_at_s > _DbNowS())
-                .values(expires_at_s=_DbNowS() + ttl_s)).rowcount)
+            return _renew(connection, device, token, ttl_s)
 
     def release_lease(self, device: str, token: int) -> bool:
         """Give a device back; False when the lease had already passed on (nothing is released then)."""
@@ -550,9 +548,7 @@ class Store:
         """
         with self._write(f"renew the leases of worker {worker!r}") as connection:
             connection.execute(update(workers).where(workers.c.name == worker).values(heartbeat_at_s=_DbNowS()))
-            return {device: bool(connection.execute(update(leases).where(
-                leases.c.device == device, leases.c.token == token, leases.c.expires_at_s > _DbNowS())
-                .values(expires_at_s=_DbNowS() + ttl_s)).rowcount) for device, token in held.items()}
+            return {device: _renew(connection, device, token, ttl_s) for device, token in held.items()}
 
     def stop_worker(self, worker: str) -> None:
         """A worker drained and exits: its leases end now and it is shown ``stopped``.
@@ -744,6 +740,13 @@ def _fence(connection: Connection, device: str, token: int, what: str) -> float:
         raise LeaseLost(f"cannot {what}: lease token {token} on {device!r} is no longer held",
                         hint="another worker took the device or the lease expired unrenewed; nothing was written")
     return float(held[0])
+
+
+def _renew(connection: Connection, device: str, token: int, ttl_s: float) -> bool:
+    """Extend the device's lease under ``token`` to ``ttl_s`` from now; False when it is no longer held."""
+    return bool(connection.execute(update(leases).where(
+        leases.c.device == device, leases.c.token == token, leases.c.expires_at_s > _DbNowS())
+        .values(expires_at_s=_DbNowS() + ttl_s)).rowcount)
 
 
 def _running_attempt(connection: Connection, job_id: int, number: int, token: int, what: str) -> Any:
