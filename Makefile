@@ -1,5 +1,5 @@
 # make demo: set up .venv and run the main job on the embedded default model.
-# make test: set up .venv and run the whole test suite.
+# make test: set up .venv and run the whole test suite, in two worker processes (pytest-xdist; the machine has 2 cores).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -18,7 +18,7 @@ demo: setup
 	$(BIN)/edgeq run zoo:digits-cnn --profile host
 
 test: setup
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -n 2 --durations=15
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"

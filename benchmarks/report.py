@@ -34,6 +34,7 @@ def render(document: dict[str, Any]) -> str:
         "## Results\n",
         *(_model_section(model) for model in document["models"]),
         _ratios(document),
+        _auto(document),
         _ort_versus_executorch(document),
         _published(document),
         _general_notes(),
@@ -102,20 +103,22 @@ def _model_section(model: dict[str, Any]) -> str:
     lines = [
         f"### {model['model']}\n",
         f"{model['description']}. int8 scheme: **{model['int8_scheme']}** — {model['scheme_reason']}.\n",
-        f"| Runtime | Variant | p50 ms | p90 ms | CV | p50 per process | Size | {_accuracy_header(model)} |",
-        "|---|---|--:|--:|--:|--:|--:|--:|",
+        f"| Runtime | Variant | p50 ms | p90 ms | CV | p50 per process | Size | Model memory | Build s | "
+        f"{_accuracy_header(model)} |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in model["results"]:
         variant = row["precision"] + (f" ({row['detail']})" if row.get("detail") else "")
         if "error" in row:
-            lines.append(f"| {_RUNTIME_NAMES[row['runtime']]} | {variant} | failed: {_escape(row['error'])} | | | | | |")
+            lines.append(f"| {_RUNTIME_NAMES[row['runtime']]} | {variant} | failed: {_escape(row['error'])} | | | | | | | |")
             continue
         latency = row["latency_ms"]
         cv = f"{latency['cv']:.1%}" + (" ⚠ noisy" if latency["noisy"] else "")
         per_process = row.get("process_p50_ms") or [latency["p50"]]
         spread = _ms(per_process[0]) if len(per_process) == 1 else f"{_ms(min(per_process))}–{_ms(max(per_process))}"
         lines.append(f"| {_RUNTIME_NAMES[row['runtime']]} | {variant} | {_ms(latency['p50'])} | {_ms(latency['p90'])} "
-                     f"| {cv} | {spread} | {_size(row['size_bytes'])} | {_accuracy(model, row)} |")
+                     f"| {cv} | {spread} | {_size(row['size_bytes'])} | {_memory(row)} | {_build_s(row)} "
+                     f"| {_accuracy(model, row)} |")
     lines.append("")
     pte = _row(model, "executorch", "int8")
     if pte:
@@ -314,6 +317,44 @@ def _delegation(row: dict[str, Any]) -> str:
 def _ort_ops(row: dict[str, Any]) -> str:
     ops = (row.get("backend") or {}).get("optimized_ops", {})
     return ", ".join(f"`{op}` ×{count}" for op, count in ops.items()) or "unknown"
+
+
+def _memory(row: dict[str, Any]) -> str:
+    model_mb = row.get("model_rss_mb")
+    return "—" if model_mb is None else f"{model_mb:.1f} MiB"
+
+
+def _build_s(row: dict[str, Any]) -> str:
+    build_s = row.get("build_s")
+    return "—" if build_s is None or row.get("cached") else f"{build_s:.1f}"
+
+
+def _auto(document: dict[str, Any]) -> str:
+    """`edgeq run --scheme auto` on host per model: the search's time, its candidates of both formats, its choice."""
+    lines = [
+        "## `--scheme auto` on `host`\n",
+        "`edgeq run zoo:NAME --profile host --threads 1` (both formats, `--format` not pinned), from an empty artifact "
+        "cache, so the time includes every build, the sensitivity ranking when the first candidate misses the budget, "
+        "and every measurement. *vs fastest* is the chosen artifact's p50 over the fastest candidate within budget of "
+        "any format, both measured in that search.\n",
+        "| Model | Search s | Chosen | vs fastest | Candidates (p50 ms; ✗ = over budget) |",
+        "|---|--:|---|--:|---|",
+    ]
+    for model in document["models"]:
+        auto = model.get("auto")
+        if not auto:
+            continue
+        if "error" in auto:
+            lines.append(f"| {model['model']} | — | failed: {_escape(auto['error'])} | | |")
+            continue
+        ok = [c for c in auto["candidates"] if c["status"] == "ok"]
+        chosen = next(c for c in ok if (c["variant"], c["format"]) == (auto["chosen"]["variant"], auto["chosen"]["format"]))
+        fastest = min((c["p50_ms"] for c in ok if c["within_budget"]), default=chosen["p50_ms"])
+        shown = ", ".join(f"{c['variant']} .{c['format']} {_ms(c['p50_ms'])}" + ("" if c["within_budget"] else " ✗")
+                          if c["status"] == "ok" else f"{c['variant']} .{c['format']} failed" for c in auto["candidates"])
+        lines.append(f"| {model['model']} | {auto['search_s']:.1f} | {chosen['variant']} .{chosen['format']} "
+                     f"| {chosen['p50_ms'] / fastest:.2f}× | {shown} |")
+    return "\n".join(lines) + "\n"
 
 
 def _ms(value: float) -> str:

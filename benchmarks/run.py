@@ -22,7 +22,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from benchmarks.scoring import check_set, reference_outputs, score
 from benchmarks.variants import Built, Plan, build, plans
 from edgeq.bench import BenchResult, BenchSpec, latency_stats, run_bench
-from edgeq.cache import cache_dir
 from edgeq.errors import BenchError, summarize
 from edgeq.export import ArtifactCache
 from edgeq.models import LoadedModel, load_model
@@ -77,7 +76,6 @@ def run(models: tuple[str, ...], settings: Settings, console: Console) -> dict[s
     """Build, run and score every variant of every model; return the raw results document."""
     started = time.monotonic()
     host_engine = describe_host()["engine"]
-    caches = (ArtifactCache(cache_dir() / "artifacts"), ArtifactCache(cache_dir() / "bench-onnx"))
     document: dict[str, Any] = {
         "schema": SCHEMA,
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -92,6 +90,8 @@ def run(models: tuple[str, ...], settings: Settings, console: Console) -> dict[s
     with Progress(*columns, console=console, transient=False) as progress, \
             tempfile.TemporaryDirectory(prefix="edgeq-bench-") as scratch_name:
         task = progress.add_task("starting", total=len(models) * steps_per_model)
+        # empty caches, so that each variant's build time is a real build's
+        caches = (ArtifactCache(Path(scratch_name) / "artifacts"), ArtifactCache(Path(scratch_name) / "onnx"))
         for name in models:
             scratch = Path(scratch_name) / name
             scratch.mkdir()
@@ -142,7 +142,8 @@ class _ModelBench:
                         if not bench.check_outputs:
                             raise BenchError("the runner ran no check inputs")
                         row.update(load_ms=bench.load_ms, first_run_ms=bench.first_run_ms,
-                                   peak_rss_mb=bench.peak_rss_mb, threads=bench.threads,
+                                   peak_rss_mb=bench.peak_rss_mb, model_rss_mb=bench.model_rss_mb,
+                                   baseline_rss_mb=bench.baseline_rss_mb, threads=bench.threads,
                                    accuracy=score(loaded, checks, reference, bench.check_outputs))
                 except Exception as exc:  # noqa: BLE001 - a runner that fails must not sink the table
                     row["error"] = summarize(exc)
@@ -157,7 +158,38 @@ class _ModelBench:
                 self.progress.console.log(_line(self.name, row))
         return {"model": self.name, "description": loaded.description, "int8_scheme": scheme, "scheme_reason": reason,
                 "metric": checks.metric, "check": checks.description, "check_samples": len(checks.inputs),
-                "wall_s": round(time.monotonic() - started, 1), "results": [row for row, _ in rows]}
+                "wall_s": round(time.monotonic() - started, 1), "results": [row for row, _ in rows],
+                "auto": self._auto(loaded)}
+
+    def _auto(self, loaded: LoadedModel) -> dict[str, Any]:
+        """``edgeq run --scheme auto`` on ``host`` (both formats), from an empty artifact cache: how long the
+        search takes, what it measured, and whether its choice is the fastest candidate within budget."""
+        import os
+
+        from edgeq.pipeline import RunOptions, run as run_pipeline
+        from edgeq.profiles import load_profile
+
+        self.progress.update(self.task, description=f"{self.name}: edgeq run --scheme auto")
+        saved = os.environ.get("EDGEQ_CACHE_DIR")
+        os.environ["EDGEQ_CACHE_DIR"] = str(self.scratch / "auto-cache")  # builds count in the search time
+        started = time.monotonic()
+        try:
+            result = run_pipeline(loaded, load_profile("host"), RunOptions(
+                scheme="auto", runs=self.settings.runs, warmup=self.settings.warmup, threads=self.settings.threads))
+        except Exception as exc:  # noqa: BLE001 - one failure must not sink the table
+            return {"error": summarize(exc)}
+        finally:
+            if saved is None:
+                os.environ.pop("EDGEQ_CACHE_DIR", None)
+            else:
+                os.environ["EDGEQ_CACHE_DIR"] = saved
+        data = result.to_dict()
+        candidates = [{"variant": row["variant"], "format": row["format"], "status": row["status"],
+                       "p50_ms": row["latency_ms"]["p50"] if row["status"] == "ok" else None,
+                       "within_budget": row["within_budget"], "size_bytes": row["size_bytes"],
+                       "model_rss_mb": row.get("model_rss_mb")} for row in data["results"]]
+        return {"search_s": round(time.monotonic() - started, 1), "chosen": data["chosen"], "search": data["search"],
+                "candidates": candidates}
 
     def _build(self, plan: Plan, loaded: LoadedModel, prepared: torch.nn.Module) -> tuple[dict[str, Any], Built | None]:
         self.progress.update(self.task, description=f"{self.name}: building {plan.label}")

@@ -111,3 +111,26 @@ def test_rows_without_raw_samples_are_inconclusive() -> None:
     for row in document["models"][0]["results"]:
         row.pop("latencies_ms", None)
     assert "| minilm | executorch int8 | 5.00× inconclusive | 2.00× inconclusive |" in render(document)
+
+
+def test_each_row_shows_its_build_time_and_the_models_own_memory() -> None:
+    document = _document()
+    document["models"][0]["results"][3].update(build_s=12.34, cached=False, model_rss_mb=21.25)
+    assert "| ExecuTorch (.pte, XNNPACK) | int8 | 2.00 | 2.02 | 1.0% | 2.00 | 1 KiB | 21.2 MiB | 12.3 | 0.9990 |" \
+        in render(document)
+    assert "| PyTorch eager | fp32 | 10.0 | 10.1 | 1.0% | 10.0 | 4 KiB | — | — |" in render(document)  # not measured
+
+
+def test_the_auto_search_shows_its_time_its_candidates_of_both_formats_and_how_near_the_fastest_it_chose() -> None:
+    document = _document()
+    document["models"][0]["auto"] = {
+        "search_s": 42.0, "chosen": {"variant": "int8-static", "format": "pte"}, "search": [],
+        "candidates": [
+            {"variant": "fp32", "format": "pte", "status": "ok", "p50_ms": 4.0, "within_budget": True},
+            {"variant": "int8-static", "format": "pte", "status": "ok", "p50_ms": 2.0, "within_budget": True},
+            {"variant": "int8-static", "format": "ptl", "status": "ok", "p50_ms": 1.9, "within_budget": True},
+            {"variant": "int8-dynamic", "format": "ptl", "status": "failed", "p50_ms": None, "within_budget": False},
+        ]}
+    page = render(document)
+    assert "| minilm | 42.0 | int8-static .pte | 1.05× | fp32 .pte 4.00, int8-static .pte 2.00, int8-static .ptl 1.90, " \
+           "int8-dynamic .ptl failed |" in page

@@ -25,6 +25,7 @@ from edgeq.models.tracing import prepare_for_tracing
 from edgeq.numerics import flatten_outputs
 from edgeq.profiles import DeviceProfile
 from edgeq.quantize import QuantSpec
+from edgeq.quantize.embedding import quantizable_embeddings
 
 MAX_CHECK_SAMPLES = 512
 _MAX_NATIVE_CHECK_SAMPLES = 128  # the native runner takes one process per sample
@@ -34,8 +35,9 @@ class ModelBuild:
     """A model's references and artifacts for one profile; the artifacts are shared by all its devices."""
 
     def __init__(self, loaded: LoadedModel, profile: DeviceProfile, *, observer: str = "histogram",
-                 metric: str | None = None, say: Callable[[str], None] | None = None) -> None:
-        self.loaded, self.profile, self.observer = loaded, profile, observer
+                 metric: str | None = None, int8_embeddings: bool = True,
+                 say: Callable[[str], None] | None = None) -> None:
+        self.loaded, self.profile, self.observer, self.int8_embeddings = loaded, profile, observer, int8_embeddings
         self.say = say or (lambda message: None)
         self.prepared = prepare_for_tracing(loaded.model, loaded.keywords)
         self.cache = ArtifactCache(cache_dir() / "artifacts")
@@ -54,9 +56,11 @@ class ModelBuild:
         with torch.no_grad():
             self.reference = [flatten_outputs(self.prepared(*sample)) for sample in self.check_inputs]
         self.metric: Metric = resolve_metric(metric, loaded, self.reference)
+        self.embedding_tables = quantizable_embeddings(self.prepared)  # what an int8 .pte variant looks up in int8
 
     def spec(self, scheme: str, fmt: str, **overrides: Any) -> QuantSpec:
         """The variant ``scheme`` in ``fmt`` for this profile's engine."""
+        overrides.setdefault("int8_embeddings", self.int8_embeddings)
         return QuantSpec(scheme=scheme, engine=self.profile.engine, format=fmt, reduce_range=self.profile.reduce_range,
                          observer=self.observer, **overrides)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from edgeq.errors import ModelError, QuantizationError, summarize
+from edgeq.errors import ConfigError, ModelError, QuantizationError, summarize
 from edgeq.metrics import Metric, Score, resolve_metric, score_forward
 from edgeq.models import LoadedModel, load_model
 from edgeq.models.tracing import prepare_for_tracing, user_name
@@ -22,7 +22,9 @@ from edgeq.profiles import DeviceProfile
 from edgeq.quantize import QuantSpec, choose_scheme
 from edgeq.quantize.calibration import calibration_samples
 from edgeq.quantize.layer_error import LayerReport, compare_layers, layer_nodes, rank_sensitivity
+from edgeq.quantize.shadow import fast_sensitivity
 
+SENSITIVITY_METHODS = ("fast", "exact")
 Progress = Callable[[str], None]
 DEFAULT_SAMPLES = 64
 _SQNR_SAMPLES = 16
@@ -69,16 +71,30 @@ def _quantize(exported: _Exported, spec: QuantSpec) -> tuple[torch.fx.GraphModul
 
 
 def sensitivity_ranking(loaded: LoadedModel, prepared: torch.nn.Module, spec: QuantSpec, metric: Metric,
-                        samples: Sequence[tuple[Any, ...]], say: Progress | None = None) -> list[tuple[str, float, float]]:
+                        samples: Sequence[tuple[Any, ...]], say: Progress | None = None,
+                        method: str = "fast") -> list[tuple[str, float | None, float | None]]:
     """Quantizable layers with the metric's drop and output error when only that layer is int8, most harmful first.
 
-    Names are module paths in ``prepared`` (what ``QuantSpec.float_layers`` takes).
+    Names are module paths in ``prepared`` (what ``QuantSpec.float_layers`` takes). ``method``: ``fast``
+    (one calibration, a shadow pass, the worst layers scored; ``edgeq.quantize.shadow``) or ``exact`` (one
+    quantized model per layer).
     """
     exported = _export(prepared, loaded, spec)
     reference = _reference(prepared, samples)
     baseline = score_forward(metric, loaded, reference, samples, prepared).value
-    return rank_sensitivity(exported.graph, spec, list(layer_nodes(exported.graph)), exported.calibration,
-                            lambda forward: score_forward(metric, loaded, reference, samples, forward), baseline, say)
+    return _rank(exported, spec, samples, lambda forward: score_forward(metric, loaded, reference, samples, forward),
+                 baseline, say, method)
+
+
+def _rank(exported: _Exported, spec: QuantSpec, samples: Sequence[tuple[Any, ...]],
+          score: Callable[[Callable[..., Any]], Score], baseline: float, say: Progress | None,
+          method: str) -> list[tuple[str, float | None, float | None]]:
+    if method not in SENSITIVITY_METHODS:
+        raise ConfigError(f"unknown sensitivity method {method!r}", hint=f"use one of: {', '.join(SENSITIVITY_METHODS)}")
+    if method == "exact":
+        return rank_sensitivity(exported.graph, spec, list(layer_nodes(exported.graph)), exported.calibration, score,
+                                baseline, say)
+    return fast_sensitivity(exported.graph, spec, exported.calibration, samples, score, baseline, say)
 
 
 def _reference(prepared: torch.nn.Module, samples: Sequence[tuple[Any, ...]]) -> list[list[torch.Tensor]]:
@@ -91,7 +107,7 @@ def _reference(prepared: torch.nn.Module, samples: Sequence[tuple[Any, ...]]) ->
 
 def inspect_model(source: str | LoadedModel, profile: DeviceProfile, *, scheme: str = "auto", metric: str | None = None,
                   samples: int = DEFAULT_SAMPLES, sensitivity: bool = True, observer: str = "histogram",
-                  progress: Progress | None = None) -> LayerReport:
+                  method: str = "fast", progress: Progress | None = None) -> LayerReport:
     """Compare the int8 model with float layer by layer; layers come back most sensitive first."""
     say = progress or (lambda message: None)
     say(f"loading {source if isinstance(source, str) else source.name}")
@@ -118,8 +134,7 @@ def inspect_model(source: str | LoadedModel, profile: DeviceProfile, *, scheme: 
     layers = compare_layers(float_graph, quantized_graph, chosen_samples[:_SQNR_SAMPLES])
     notes = list(exported.notes)
     if sensitivity:
-        paths = list(layer_nodes(exported.graph))
-        ranked = rank_sensitivity(exported.graph, spec, paths, exported.calibration, score, float_value, say)
+        ranked = _rank(exported, spec, chosen_samples, score, float_value, say, method)
         by_name = {user_name(path): (drop, error) for path, drop, error in ranked}
         for layer in layers:
             layer.sensitivity, layer.output_error = by_name.get(layer.name, (None, None))

@@ -19,7 +19,7 @@ from typing import Any
 from edgeq.bench import BenchResult, BenchSpec, Staged, run_bench, stage_file, stage_runner
 from edgeq.bench.native import NativeRunner, native_bench_result
 from edgeq.build import ModelBuild
-from edgeq.device.probe import DeviceFacts, check_compatible, probe_device
+from edgeq.device.probe import DeviceFacts, check_compatible, missing_kernels, probe_device
 from edgeq.digest import file_sha256
 from edgeq.errors import BenchError, ModelError, summarize
 from edgeq.export import Artifact
@@ -41,6 +41,7 @@ class Target:
     workdir: str
     facts: DeviceFacts
     warnings: list[str]
+    profile: DeviceProfile
 
 
 def reach(transport: Transport, profile: DeviceProfile, fmt: str, device: DeviceAddress | str | None,
@@ -50,11 +51,24 @@ def reach(transport: Transport, profile: DeviceProfile, fmt: str, device: Device
     say("asking the device what it is")
     facts = probe_device(transport, profile, workdir)
     warnings = check_compatible(profile, fmt, facts, toolchain_versions())
-    return Target(transport, str(device) if device is not None else profile.name, workdir, facts, warnings)
+    return Target(transport, str(device) if device is not None else profile.name, workdir, facts, warnings, profile)
 
 
 def push_artifact(target: Target, artifact: Artifact) -> Staged:
-    """The artifact on the device under its hash: pushed (verified) only when the device lacks it."""
+    """The artifact on the device under its hash: pushed (verified) only when the device lacks it.
+
+    Raises ``BenchError`` before pushing when the device's runtime lacks a kernel the artifact calls.
+    """
+    needed = (artifact.manifest.data.get("backend") or {}).get("needs_kernels") or []
+    profile = target.profile
+    missing = missing_kernels(target.transport, profile, target.facts, needed) if needed else []
+    if missing:
+        runtime = ("the executor_runner at " + profile.native_runner if profile.runtime == "executor_runner"
+                   else f"ExecuTorch {target.facts.executorch or '?'} under {profile.python}")
+        raise BenchError(f"the device's runtime ({runtime}) lacks {', '.join(missing)}, which this artifact calls "
+                         "outside XNNPACK (int8 embedding tables): not pushed",
+                         hint="build executor_runner with the quantized kernels (EXECUTORCH_BUILD_KERNELS_QUANTIZED=ON), "
+                              "or keep embedding tables fp32 (--fp32-embeddings)")
     return stage_file(target.transport, artifact.path, target.workdir, "artifacts", artifact.sha256, f".{artifact.format}")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from edgeq.build import MAX_CHECK_SAMPLES, ModelBuild
 from edgeq.device.probe import governor_and_temperature
 from edgeq.errors import BenchError, ConfigError, EdgeqError, ExportError, ModelError, QuantizationError
 from edgeq.export import Artifact
-from edgeq.inspection import sensitivity_ranking
+from edgeq.inspection import SENSITIVITY_METHODS, sensitivity_ranking
 from edgeq.measure import DeviceBench, Target, push_artifact, reach
 from edgeq.metrics import Metric
 from edgeq.models import LoadedModel, load_model
@@ -72,12 +73,17 @@ class RunOptions:
     metric: str | None = None
     observer: str = "histogram"
     allow_qat: bool = True
+    int8_embeddings: bool = True  # int8 .pte variants look embedding rows up in int8 (when the device can)
+    sensitivity: str = "fast"  # how the search ranks layers for mixed precision: fast | exact
 
     def __post_init__(self) -> None:
         if self.scheme not in SCHEME_CHOICES:
             raise ConfigError(f"unknown scheme {self.scheme!r}", hint=f"use one of: {', '.join(SCHEME_CHOICES)}")
         if self.max_drop is not None and self.max_drop < 0:
             raise ConfigError(f"--max-drop must be ≥ 0, got {self.max_drop}")
+        if self.sensitivity not in SENSITIVITY_METHODS:
+            raise ConfigError(f"unknown sensitivity method {self.sensitivity!r}",
+                              hint=f"use one of: {', '.join(SENSITIVITY_METHODS)}")
         if self.observer not in OBSERVERS:
             raise ConfigError(f"unknown observer {self.observer!r}", hint=f"use one of: {', '.join(OBSERVERS)}")
         BenchSpec(runs=self.runs, warmup=self.warmup, threads=self.threads or 1, timeout_s=self.timeout_s,
@@ -152,7 +158,8 @@ class _Session:
         self.loaded, self.profile, self.options, self.fmt, self.say = loaded, profile, options, fmt, say
         self.target, self.transport, self.workdir = target, target.transport, target.workdir
         self.facts, self.warnings = target.facts, target.warnings
-        self.build = ModelBuild(loaded, profile, observer=options.observer, metric=options.metric, say=say)
+        self.build = ModelBuild(loaded, profile, observer=options.observer, metric=options.metric,
+                                int8_embeddings=options.int8_embeddings, say=say)
         self.prepared, self.metric = self.build.prepared, self.build.metric
         self.bench_spec = BenchSpec(runs=options.runs, warmup=options.warmup,
                                     threads=options.threads or profile.default_threads, timeout_s=options.timeout_s,
@@ -182,6 +189,11 @@ class _Session:
         labels = {self.label(r): r for r in self.results}
         chosen, why = choose([Candidate(label, r.bench.latency, r.artifact.size_bytes, r.within_budget, r.budget_note)
                               for label, r in labels.items()])
+        if len({r.spec.format for r in self.results}) > 1:
+            within = sorted((r for r in self.results if r.within_budget), key=lambda r: r.bench.latency.p50)
+            why += ("; p50 of each candidate within budget, in " + " and ".join(f".{f}" for f in self.profile.formats
+                                                                                 if any(r.spec.format == f for r in within))
+                    + ": " + ", ".join(f"{self.label(r)} {r.bench.latency.p50:.3g} ms" for r in within))
         governor, temperature = governor_and_temperature(self.transport)
         result = RunResult(model=self.loaded.name, profile=self.profile, transport=self.transport.name, results=self.results,
                            chosen={"variant": labels[chosen].spec.variant, "format": labels[chosen].spec.format,
@@ -208,22 +220,23 @@ class _Session:
         artifacts, failed = [], []
         for spec in specs:
             try:
-                artifact, staged = self._build_and_push(spec)
-            except _BUILD_ERRORS as exc:
+                artifact = self.build.artifact(spec)
+                staged = self._push(spec, artifact)
+            except (*_BUILD_ERRORS, BenchError) as exc:
                 if spec.scheme == "none":  # without fp32 there is nothing to deploy
                     raise
-                failed.append(FailedVariant(spec, _build_stage(exc), exc.message, f"--scheme {self.options.scheme}"))
+                stage = "run" if isinstance(exc, BenchError) else _build_stage(exc)
+                failed.append(FailedVariant(spec, stage, exc.message, f"--scheme {self.options.scheme}"))
                 continue
             artifacts.append({"variant": spec.variant, "format": spec.format, "local": str(artifact.path),
                               "remote": staged.path, "sha256": artifact.sha256, "size_bytes": artifact.size_bytes,
                               "pushed": staged.pushed})
         return DeployResult(self.target.name, self.workdir, runner, artifacts, self.warnings, failed)
 
-    def _build_and_push(self, spec: QuantSpec) -> tuple[Artifact, Staged]:
-        """The artifact for ``spec`` (from the cache when built before), on the device under its hash."""
-        artifact = self.build.artifact(spec)
+    def _push(self, spec: QuantSpec, artifact: Artifact) -> Staged:
+        """The artifact on the device under its hash (``BenchError`` when the device cannot run it)."""
         self.say(f"pushing {spec.variant} .{spec.format} ({artifact.size_bytes / 1024:.0f} KiB)")
-        return artifact, push_artifact(self.target, artifact)
+        return push_artifact(self.target, artifact)
 
     def label(self, result: VariantResult | FailedVariant) -> str:
         """The variant's name, with its format when that is not the float baseline's."""
@@ -258,19 +271,26 @@ class _Session:
         raise type(first)(f"{self.loaded.name}: no variant could be built (fp32 tried as {tried}): "
                           + "; ".join(f"{f.label} at {f.stage}: {f.error}" for f in self.failures), hint=hint)
 
-    def _candidates(self, schemes: list[str]) -> list[QuantSpec]:
+    def _candidates(self, schemes: list[str], formats: list[str] | None = None) -> list[QuantSpec]:
         """Each scheme in each format, in order; dynamic .pte also through torchao after the PT2E graph."""
         specs = []
-        for fmt in self.formats:
+        for fmt in formats or self.formats:
             for scheme in schemes:
-                specs.append(self.spec(scheme, fmt))
+                specs += self._with_fp32_tables(self.spec(scheme, fmt))
                 if scheme == "dynamic" and fmt == "pte":
-                    specs.append(self.spec(scheme, fmt, flow="torchao"))
+                    specs += self._with_fp32_tables(self.spec(scheme, fmt, flow="torchao"))
         return specs
 
-    def _first_that_builds(self, schemes: list[str], reason: str) -> VariantResult | None:
+    def _with_fp32_tables(self, spec: QuantSpec) -> list[QuantSpec]:
+        """``spec``, then the same with fp32 embedding tables when it has int8 ones (for a runtime without the
+        quantized kernels)."""
+        if not spec.int8_embeddings or not self.build.embedding_tables:
+            return [spec]
+        return [spec, dataclasses.replace(spec, int8_embeddings=False)]
+
+    def _first_that_builds(self, schemes: list[str], reason: str, formats: list[str] | None = None) -> VariantResult | None:
         """The first candidate of ``schemes`` that builds and runs; each failure is recorded on the way."""
-        for spec in self._candidates(schemes):
+        for spec in self._candidates(schemes, formats):
             failed = [f.label for f in self.failures if f.spec.scheme != "none"]
             why = reason if not failed else f"{reason}; after {', '.join(failed)} failed"
             if spec.flow == "torchao":
@@ -289,10 +309,11 @@ class _Session:
         outputs on the device; transport errors pass through.
         """
         try:
-            artifact, staged = self._build_and_push(spec)
+            artifact = self.build.artifact(spec)
         except _BUILD_ERRORS as exc:
             raise _CandidateFailed(_build_stage(exc), exc) from exc
         try:
+            staged = self._push(spec, artifact)
             return self._run_and_judge(spec, artifact, staged.path, reason)
         except (BenchError, ModelError) as exc:
             raise _CandidateFailed("run", exc) from exc
@@ -314,21 +335,49 @@ class _Session:
         first = self._first_that_builds([expected, other_scheme(expected)], reason)
         if first is None:
             return
-        scheme, fmt = first.spec.scheme, first.spec.format
         self.search.append(f"{self.label(first)}: {first.budget_note}")
-        if first.within_budget:
+        if not first.within_budget:
+            self._mixed_precision_and_qat(first)
+        self._other_formats([expected, other_scheme(expected)], reason)
+
+    def _other_formats(self, schemes: list[str], reason: str) -> None:
+        """The best candidate of each other format the profile runs, measured too, so that the fastest
+        artifact of any format wins (unless ``--format`` pinned one)."""
+        if self.options.format is not None:
             return
-        self.say("ranking layers by sensitivity (only one layer int8 at a time)")
+        done = {r.spec.format for r in self.results if r.spec.scheme != "none"}
+        done |= {f.spec.format for f in self.failures if f.spec.scheme != "none"}  # tried, and none built there
+        for fmt in [f for f in self.profile.formats if f not in done]:
+            result = self._first_that_builds(schemes, f"{reason}; measured in .{fmt} as well, so the fastest "
+                                                      "format within budget wins", [fmt])
+            if result is not None:
+                self.search.append(f"{self.label(result)}: {result.budget_note}")
+
+    def _mixed_precision_and_qat(self, first: VariantResult) -> None:
+        """``first`` missed the budget: move activation outliers into the weights (every layer stays int8), then
+        keep its most sensitive layers in float, then try QAT."""
+        scheme, fmt = first.spec.scheme, first.spec.format
+        equalized = self.attempt(dataclasses.replace(first.spec, equalize=True),
+                                 "equalization: activation outlier channels moved into the weights, every layer int8")
+        if equalized is not None:
+            self.search.append(f"{self.label(equalized)}: {equalized.budget_note}")
+            if equalized.within_budget:
+                return
+        self.say(f"ranking layers by sensitivity ({self.options.sensitivity})")
         samples = self.build.check_inputs[:_sensitivity_samples(self.metric)]
+        started = time.monotonic()
         try:
-            ranking = sensitivity_ranking(self.loaded, self.prepared, self.spec(scheme, fmt), self.metric, samples, self.say)
+            ranking = sensitivity_ranking(self.loaded, self.prepared, self.spec(scheme, fmt), self.metric, samples, self.say,
+                                          method=self.options.sensitivity)
         except _BUILD_ERRORS as exc:
             self.search.append(f"mixed precision not tried: ranking the layers failed: {exc.message}")
             ranking = []
+        ranked_in_s = time.monotonic() - started
         if ranking:
-            self.search.append("most sensitive layers: " + ", ".join(
-                f"{user_name(layer)} ({metrics.format_value(self.metric, -drop)}, output error {error:.2g})"
-                for layer, drop, error in ranking[:5]))
+            self.search.append(f"most sensitive layers ({self.options.sensitivity} ranking, {ranked_in_s:.1f} s): "
+                               + ", ".join(f"{user_name(layer)} ({metrics.format_value(self.metric, -drop)}, "
+                                           f"output error {error:.2g})" for layer, drop, error in ranking[:5]
+                                           if drop is not None and error is not None))
         for count in sorted({min(count, len(ranking)) for count in _MIXED_COUNTS} - {0}):
             kept = tuple(layer for layer, _, _ in ranking[:count])
             trial = self.attempt(dataclasses.replace(first.spec, float_layers=kept),

@@ -17,7 +17,7 @@ import resource
 import sys
 import time
 
-RUNNER_VERSION = 2  # 2: --min-time-s, --cpus, "cpus" in the report
+RUNNER_VERSION = 3  # 2: --min-time-s, --cpus, "cpus" in the report; 3: "baseline_rss_mb", "model_rss_mb"
 
 
 def _flatten(tree):
@@ -49,14 +49,79 @@ def _peak_rss_mb():
     return peak / 1024.0 if sys.platform != "darwin" else peak / (1024.0 * 1024.0)
 
 
+def _rss_mb():
+    """This process's resident memory now (Linux /proc), or None."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _reset_peak_rss():
+    """Start the kernel's peak-RSS mark (VmHWM) again from now; False where it cannot (not Linux, old kernel)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _window_peak_rss_mb():
+    """VmHWM: the peak resident memory since ``_reset_peak_rss``."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+class _ModelMemory:
+    """Resident memory the artifact adds: from just before load to the end of the timed runs.
+
+    The runtime's own memory (Python, torch, the ExecuTorch runtime, imported before the clock) is the
+    baseline; the model's is the peak above it while loading and running. Where the peak mark cannot be
+    reset, the highest of the readings taken after load and after the timed runs stands in for it.
+    """
+
+    def __init__(self):
+        gc.collect()
+        self.baseline = _rss_mb()
+        self.peak_reset = self.baseline is not None and _reset_peak_rss()
+        self.readings = []
+
+    def read(self):
+        self.readings.append(_rss_mb())
+
+    def report(self):
+        if self.baseline is None:
+            return {"baseline_rss_mb": None, "model_rss_mb": None}
+        peak = _window_peak_rss_mb() if self.peak_reset else None
+        if peak is None:
+            peak = max([r for r in self.readings if r is not None], default=self.baseline)
+        return {"baseline_rss_mb": self.baseline, "model_rss_mb": max(0.0, peak - self.baseline)}
+
+
 def _portable_lib():
-    """The ExecuTorch runtime bindings; the bare extension skips seconds of exir imports on slow devices."""
+    """The ExecuTorch runtime bindings; the bare extension skips seconds of exir imports on slow devices.
+
+    The quantized kernels (int8 embedding lookups) are registered beside them when the runtime ships them:
+    their library links against the bindings, so it loads only after them.
+    """
     import torch  # noqa: F401 - the bindings need torch loaded first
 
     try:
         from executorch.extension.pybindings import _portable_lib as bindings
     except ImportError:
         from executorch.extension.pybindings import portable_lib as bindings
+    try:
+        import executorch.kernels.quantized  # noqa: F401 - registers quantized_decomposed::*.out, or logs why not
+    except ImportError:
+        pass
     return bindings
 
 
@@ -134,9 +199,11 @@ def main(argv=None, loaders=None):
         inputs = torch.load(args.inputs, weights_only=True)
         import_runtime, load = loaders[args.format]
         import_runtime(args)
+        memory = _ModelMemory()
         start = time.perf_counter()
         forward = load(args)
         load_ms = (time.perf_counter() - start) * 1000.0
+        memory.read()
         start = time.perf_counter()
         outputs = forward(inputs)
         first_run_ms = (time.perf_counter() - start) * 1000.0
@@ -153,6 +220,8 @@ def main(argv=None, loaders=None):
                 latencies.append((time.perf_counter() - start) * 1000.0)
         finally:
             gc.enable()
+        memory.read()
+        model_memory = memory.report()  # before the check inputs are loaded: they are not the model's
         checked = 0
         if args.check and args.check_out:
             samples = torch.load(args.check, weights_only=True)
@@ -174,6 +243,7 @@ def main(argv=None, loaders=None):
             "first_run_ms": first_run_ms,
             "latencies_ms": latencies,
             "peak_rss_mb": _peak_rss_mb(),
+            **model_memory,
             "outputs": [_describe(t) for t in outputs],
             "check_count": checked,
         }

@@ -55,6 +55,10 @@ class BenchResult:
     versions: dict[str, Any]
     outputs: list[dict[str, Any]]
     check_outputs: list[list[Any]] | None = field(default=None, repr=False)
+    # The model's own memory: resident memory added by loading and running the artifact, above the runtime's
+    # baseline (Python, torch, the runtime) measured just before load. None where the runner cannot tell.
+    model_rss_mb: float | None = None
+    baseline_rss_mb: float | None = None
 
     @property
     def latencies_ms(self) -> list[float]:
@@ -124,7 +128,12 @@ def run_bench(transport: Transport, *, python: str, runner: str, artifact: str, 
         first_run_ms=float(report["first_run_ms"]), peak_rss_mb=float(report["peak_rss_mb"]),
         arch=str(report["arch"]), threads=int(report["threads"]), versions=dict(report.get("versions", {})),
         outputs=list(report.get("outputs", [])), check_outputs=check_outputs,
+        model_rss_mb=_optional_float(report.get("model_rss_mb")), baseline_rss_mb=_optional_float(report.get("baseline_rss_mb")),
     )
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 # ExecuTorch logs a failure where it happens ("[XNNCompiler.cpp:1610] Failed to create static slice node 94 …")

@@ -45,10 +45,13 @@ class _LibraryDefault:
 @click.option("--samples", type=click.IntRange(min=1), default=_LibraryDefault("edgeq.inspection", "DEFAULT_SAMPLES"),
               show_default=True,
               help="Samples to score on (the evaluation set's first N, else example and calibration inputs).")
-@click.option("--no-sensitivity", is_flag=True, help="Skip quantizing one layer at a time; rank by SQNR only.")
+@click.option("--sensitivity", "method", type=click.Choice(["fast", "exact"]), default="fast", show_default=True,
+              help="fast: calibrate once, shadow every layer with its int8 self, score the worst few alone in int8; "
+                   "exact: quantize and score one layer at a time (one calibration per layer).")
+@click.option("--no-sensitivity", is_flag=True, help="Skip the sensitivity ranking; rank by SQNR only.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def inspect(model: str, profile_name: str, scheme: str, metric: str | None, observer: str, samples: int,
-            no_sensitivity: bool, as_json: bool) -> None:
+            method: str, no_sensitivity: bool, as_json: bool) -> None:
     """Compare MODEL's int8 version with float, layer by layer, most sensitive layer first.
 
     For each Conv/Linear layer: SQNR and max error of its output against float,
@@ -60,7 +63,8 @@ def inspect(model: str, profile_name: str, scheme: str, metric: str | None, obse
     profile = load_profile(profile_name)
     with stderr.status("starting", spinner="dots") as status:
         report = inspect_model(model, profile, scheme=scheme, metric=metric, samples=samples, observer=observer,
-                               sensitivity=not no_sensitivity, progress=lambda message: status.update(message))
+                               sensitivity=not no_sensitivity, method=method,
+                               progress=lambda message: status.update(message))
     if as_json:
         print_json(report.to_dict())
     else:
@@ -86,5 +90,11 @@ def _print_report(report: LayerReport) -> None:
     stdout.print("[dim]sensitivity: the metric's drop when only that layer is int8; output err: 1 - cosine of the "
                  "model's outputs to fp32 then; SQNR: the layer's output against float with everything before it "
                  "int8 too (higher is better)[/]")
+    for layer in report.layers:
+        if layer.outlier_channels:
+            widest = ", ".join(f"channel {c['channel']} ({c['ratio']:.0f}×)" for c in layer.outlier_channels)
+            stdout.print(f"[yellow]outlier:[/] {layer.name}'s input has channel(s) far wider than its median channel: "
+                         f"{widest}. One int8 scale must cover them, so the rest lose resolution: an activation "
+                         "outlier, not a bad layer (--scheme auto tries equalization before keeping layers in fp32)")
     for note in report.notes:
         stdout.print(f"[dim]{note}[/]")

@@ -45,12 +45,18 @@ if TYPE_CHECKING:
               help="How static quantization picks activation ranges from calibration data.")
 @click.option("--qat/--no-qat", "allow_qat", default=True, show_default=True,
               help="Let --scheme auto try quantization-aware training when the model brings training data.")
+@click.option("--sensitivity", "sensitivity", type=click.Choice(["fast", "exact"]), default="fast", show_default=True,
+              help="How --scheme auto ranks layers for mixed precision: fast (one calibration and a shadow pass) or "
+                   "exact (one quantized model per layer).")
+@click.option("--fp32-embeddings", "fp32_embeddings", is_flag=True,
+              help="Keep embedding tables fp32 in int8 .pte variants [default: int8 per row, looked up by "
+                   "ExecuTorch's quantized kernel, when the device's runtime has it].")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Copy artifacts, manifests and result.json here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON on stdout.")
 def run(model: str, profile: DeviceProfile, device: DeviceAddress | None, scheme: str, fmt: str | None, runs: int,
         warmup: int, min_time_s: float, threads: int | None, timeout_s: float, max_drop: float | None, metric: str | None, observer: str, allow_qat: bool,
-        out_dir: Path | None, as_json: bool) -> None:
+        sensitivity: str, fp32_embeddings: bool, out_dir: Path | None, as_json: bool) -> None:
     """Quantize MODEL for a device, run fp32 and int8 there, and report both.
 
     MODEL is zoo:NAME (see the README), path/to/file.py:factory, or a saved
@@ -60,7 +66,8 @@ def run(model: str, profile: DeviceProfile, device: DeviceAddress | None, scheme
     from edgeq.pipeline import RunOptions, run as run_pipeline
 
     options = RunOptions(scheme=scheme, format=fmt, runs=runs, warmup=warmup, min_time_s=min_time_s, threads=threads,
-                         timeout_s=timeout_s, out_dir=out_dir, max_drop=max_drop, metric=metric, observer=observer, allow_qat=allow_qat)
+                         timeout_s=timeout_s, out_dir=out_dir, max_drop=max_drop, metric=metric, observer=observer, allow_qat=allow_qat,
+                         sensitivity=sensitivity, int8_embeddings=not fp32_embeddings)
     with stderr.status("starting", spinner="dots") as status:
         result = run_pipeline(model, profile, options, device=device, progress=lambda message: status.update(message))
     if as_json:
@@ -91,7 +98,7 @@ def _print_table(result: RunResult) -> None:
                   pad_edge=False, caption=f"torch {device['torch']}, executorch {device['executorch']} on the device")
     metric = data["budget"]["metric"]
     extra = ["cosine"] if metric != "cosine" else []
-    for column in ("variant", "fp32 layers", "size", "×fp32", "p50", "cv", "load", "RSS", metric, *extra):
+    for column in ("variant", "fp32 layers", "size", "×fp32", "p50", "cv", "load", "model mem", "peak RSS", metric, *extra):
         table.add_column(column, justify="left" if column == "variant" else "right", no_wrap=True)
     for row in data["results"]:
         label = row["variant"] if row["format"] == base["format"] else f"{row['variant']} .{row['format']}"
@@ -107,11 +114,14 @@ def _print_table(result: RunResult) -> None:
             label + chosen, _float_layers(row["float_layers"]),
             human_bytes(row["size_bytes"]), f"{row['size_bytes'] / base['size_bytes']:.2f}",
             human_ms(latency["p50"]), f"{latency['cv']:.0%}" + ("!" if latency["noisy"] else ""),
-            human_ms(row["load_ms"]), "—" if row["peak_rss_mb"] is None else f"{row['peak_rss_mb']:.0f} MiB",
+            human_ms(row["load_ms"]), _mebibytes(row.get("model_rss_mb"), 1), _mebibytes(row["peak_rss_mb"], 0),
             quality + ("" if row["within_budget"] else " ✗"),
             *([f"{numerics['cosine']:.4f}" if numerics else "—"] if extra else []),
         )
     stdout.print(table)
+    if any(row.get("model_rss_mb") is not None for row in data["results"] if row["status"] == "ok"):
+        stdout.print("[dim]model mem: resident memory the artifact adds by loading and running it; peak RSS: the "
+                     "runner process's peak, the runtime's own memory included[/]")
     if any(row["latency_ms"]["noisy"] for row in data["results"] if row["status"] == "ok"):
         stdout.print("[yellow]![/] latency spread (cv) ≥ 10 % even in the steadier of two measurements: the device "
                      "was busy or the model is too small to time well (try --min-time 2)")
@@ -136,3 +146,7 @@ def _float_layers(names: list[str]) -> str:
     if not names:
         return "—"
     return ", ".join(names) if len(names) <= 2 else f"{names[0]} +{len(names) - 1}"
+
+
+def _mebibytes(value: float | None, digits: int) -> str:
+    return "—" if value is None else f"{value:.{digits}f} MiB"

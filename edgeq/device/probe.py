@@ -8,7 +8,7 @@ unknown, never guessed.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from edgeq.errors import ConfigError
@@ -29,6 +29,19 @@ _PYTHON_PROBE = (
     "        found[name] = None\n"
     "print(json.dumps(found))\n"
 )
+# The operators the device's ExecuTorch runtime has registered, quantized kernels loaded as the runner loads them.
+_KERNEL_PROBE = (
+    "import json, torch\n"
+    "try:\n"
+    "    from executorch.extension.pybindings import _portable_lib as bindings\n"
+    "except ImportError:\n"
+    "    from executorch.extension.pybindings import portable_lib as bindings\n"
+    "try:\n"
+    "    import executorch.kernels.quantized\n"
+    "except ImportError:\n"
+    "    pass\n"
+    "print(json.dumps(sorted(bindings._get_operator_names())))\n"
+)
 PROBE_TIMEOUT_S = 120.0  # a first Python start on a slow board (or under emulation) takes a while
 
 
@@ -43,6 +56,7 @@ class DeviceFacts:
     native_runner: str | None = None  # the executor_runner found on the device
     governor: str | None = None
     temperature_c: float | None = None
+    kernels: dict[str, bool] = field(default_factory=dict)  # operator -> registered in the device's runtime
 
     def arch_matches(self, profile: DeviceProfile) -> bool | None:
         return None if self.machine is None else self.machine in MACHINES[profile.arch]
@@ -146,6 +160,33 @@ def check_compatible(profile: DeviceProfile, fmt: str, facts: DeviceFacts, expor
         if problem.status == "fail":
             raise ConfigError(problem.detail, hint=problem.fix)
     return [problem.detail for problem in problems]
+
+
+def missing_kernels(transport: Transport, profile: DeviceProfile, facts: DeviceFacts, needed: list[str]) -> list[str]:
+    """Those of ``needed`` (operators such as ``quantized_decomposed::embedding_byte.out``) that the device's
+    runtime lacks; asked once per device and remembered in ``facts``. Operators it cannot tell about count as
+    present: the runner then says what failed."""
+    unknown = [kernel for kernel in needed if kernel not in facts.kernels]
+    if unknown:
+        facts.kernels.update(_registered(transport, profile, unknown))
+    return [kernel for kernel in needed if not facts.kernels.get(kernel, True)]
+
+
+def _registered(transport: Transport, profile: DeviceProfile, kernels: list[str]) -> dict[str, bool]:
+    if profile.runtime == "executor_runner":  # a kernel library linked in leaves its operator names in the binary
+        binary = transport.expand(profile.native_runner)
+        found = {}
+        for kernel in kernels:
+            result = transport.run(["grep", "-q", "-a", "-F", kernel.split(".")[0], binary], timeout_s=60.0, check=False)
+            if result.returncode in (0, 1):  # 2 and up: no grep, or it could not read the binary
+                found[kernel] = result.returncode == 0
+        return found
+    result = transport.run([profile.python, "-c", _KERNEL_PROBE], timeout_s=PROBE_TIMEOUT_S, check=False)
+    try:
+        names = set(json.loads(result.stdout.strip().splitlines()[-1])) if result.ok else None
+    except (json.JSONDecodeError, IndexError):
+        names = None
+    return {} if names is None else {kernel: kernel in names for kernel in kernels}
 
 
 def version_tuple(text: str | None) -> tuple[int, ...]:

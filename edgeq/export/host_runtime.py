@@ -45,6 +45,8 @@ def load_forward(path: Path, fmt: str, engine: str | None = None) -> Callable[..
     if fmt == "pte":
         from executorch.extension.pybindings import portable_lib
 
+        import executorch.kernels.quantized  # noqa: F401 - int8 embedding lookups (edgeq.quantize.embedding)
+
         with _native_stderr_logged():
             module = portable_lib._load_for_executorch(str(path))
 

@@ -23,7 +23,8 @@ def write_pte(model: torch.nn.Module, example: tuple[Any, ...], path: Path) -> d
         with quiet_fake_tensor_errors():
             edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
         info = get_delegation_info(edge.exported_program().graph_module)
-        buffer = edge.to_executorch().buffer
+        program = edge.to_executorch()
+        buffer = program.buffer
     except Exception as exc:  # noqa: BLE001 - lowering raises many kinds
         raise ExportError(f"lowering to ExecuTorch/XNNPACK failed: {_cause(exc)}") from exc
     path.write_bytes(buffer)
@@ -36,7 +37,19 @@ def write_pte(model: torch.nn.Module, example: tuple[Any, ...], path: Path) -> d
         "non_delegated_nodes": info.num_non_delegated_nodes,
         "delegated_subgraphs": info.num_delegated_subgraphs,
         "ops_outside_backend": outside,
+        "needs_kernels": _optional_kernels(program.executorch_program),
     }
+
+
+# Operator libraries a runtime may be built without (the portable kernels and XNNPACK are always there).
+_OPTIONAL_KERNELS = ("quantized_decomposed::",)
+
+
+def _optional_kernels(program: Any) -> list[str]:
+    """The operators the program calls outside the delegate that come from an optional kernel library
+    (``quantized_decomposed::embedding_byte.out``): the device's runtime must have them registered."""
+    return sorted({f"{op.name}.{op.overload}" if op.overload else op.name
+                   for plan in program.execution_plan for op in plan.operators if op.name.startswith(_OPTIONAL_KERNELS)})
 
 
 _PASS = re.compile(r"running the '(\w+)' pass")

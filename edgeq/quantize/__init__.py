@@ -44,9 +44,17 @@ def quantize(model: torch.nn.Module, example: tuple[Any, ...], spec: QuantSpec,
              say: Callable[[str], None] | None = None) -> QuantResult:
     """Quantize ``model`` as ``spec`` says; ``model`` must already be prepared for tracing.
 
-    ``training`` is needed for ``qat`` only; ``say`` receives progress lines.
+    ``training`` is needed for ``qat`` only; ``say`` receives progress lines. With ``spec.equalize``,
+    activation outlier channels are first moved into the weights (``edgeq.quantize.equalize``).
     """
-    return _handler(spec)(model, example, calibration, spec, training, say)
+    if not spec.equalize:
+        return _handler(spec)(model, example, calibration, spec, training, say)
+    from edgeq.quantize.equalize import equalize
+
+    equalized, notes = equalize(model, example, list(calibration)[:spec.calibration_samples] or [example])
+    result = _handler(spec)(equalized, example, calibration, spec, training, say)
+    result.notes[:0] = notes or ["equalization found no activation with an outlier channel to move"]
+    return result
 
 
 def __getattr__(name: str) -> Any:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -25,10 +25,12 @@ import torch
 from edgeq.errors import QuantizationError, summarize
 from edgeq.metrics import Metric, Score
 from edgeq.models.tracing import user_name
+from edgeq.quantize.equalize import channel_max
 from edgeq.quantize.spec import QuantSpec
 
 _COMPUTE_OPS = {"conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "linear", "matmul", "bmm",
                 "addmm", "mm"}
+OUTLIER_RATIO = 10.0  # an input channel this many times wider than the median one is an activation outlier
 _LAYER_TYPES = ("Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "Linear")
 
 
@@ -46,11 +48,17 @@ class LayerStat:
     activation_max: float
     sensitivity: float | None = None  # the metric's drop with only this layer int8
     output_error: float | None = None  # 1 - cosine of the model's outputs to fp32, only this layer int8
+    # input channels whose range dwarfs the median channel's: [{"channel": j, "ratio": r}], widest first
+    outlier_channels: list[dict[str, float]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["sqnr_db"] = None if math.isinf(self.sqnr_db) else self.sqnr_db
         return data
+
+
+def _op(node: torch.fx.Node) -> str:
+    return getattr(getattr(node.target, "_overloadpacket", None), "__name__", "")
 
 
 def _layer_of(node: torch.fx.Node) -> tuple[str, str] | None:
@@ -83,6 +91,7 @@ class _Recorder(torch.fx.Interpreter):
         self.watch = watch
         self.outputs: dict[str, torch.Tensor] = {}
         self.ranges: dict[str, tuple[float, float, float | None, float | None]] = {}
+        self.channels: dict[str, torch.Tensor] = {}  # per input channel max |x|
 
     def run_node(self, node: torch.fx.Node) -> Any:
         result = super().run_node(node)
@@ -94,6 +103,9 @@ class _Recorder(torch.fx.Interpreter):
             self.ranges[node.name] = (activation.min().item(), activation.max().item(),
                                       None if weight is None else weight.min().item(),
                                       None if weight is None else weight.max().item())
+            if activation.dim() >= 2:
+                self.channels[node.name] = channel_max(activation, -1 if _op(node) in ("linear", "matmul", "mm", "addmm",
+                                                                                      "bmm") else 1)
         return result
 
 
@@ -103,6 +115,21 @@ class _Accumulator:
         self.noise = 0.0
         self.max_err = 0.0
         self.ranges = [math.inf, -math.inf, None, None]
+        self.channels: torch.Tensor | None = None
+
+    def add_channels(self, channels: torch.Tensor | None) -> None:
+        if channels is not None:
+            self.channels = channels if self.channels is None or self.channels.shape != channels.shape \
+                else torch.maximum(self.channels, channels)
+
+    def outliers(self) -> list[dict[str, float]]:
+        """Input channels at least ``OUTLIER_RATIO`` times wider than the median channel, widest first (at most 3)."""
+        if self.channels is None or self.channels.numel() < 4:
+            return []
+        median = float(self.channels.median().clamp(min=1e-12))
+        ratios = self.channels / median
+        order = torch.argsort(ratios, descending=True)[:3]
+        return [{"channel": int(j), "ratio": round(float(ratios[j]), 1)} for j in order if ratios[j] >= OUTLIER_RATIO]
 
     def add(self, ref: torch.Tensor, got: torch.Tensor, ranges: tuple[float, float, float | None, float | None]) -> None:
         self.signal += ref.pow(2).sum().item()
@@ -134,6 +161,7 @@ def compare_layers(float_graph: torch.fx.GraphModule, quantized_graph: torch.fx.
             for name, (node, _) in nodes.items():
                 if node in ref.outputs and node in got.outputs and ref.outputs[node].shape == got.outputs[node].shape:
                     totals[name].add(ref.outputs[node], got.outputs[node], ref.ranges[node])
+                    totals[name].add_channels(ref.channels.get(node))
     stats = []
     for name, (_, kind) in nodes.items():
         total = totals[name]
@@ -141,7 +169,8 @@ def compare_layers(float_graph: torch.fx.GraphModule, quantized_graph: torch.fx.
             continue
         stats.append(LayerStat(name=user_name(name), kind=kind, sqnr_db=total.sqnr_db, max_abs_err=total.max_err,
                                weight_min=total.ranges[2], weight_max=total.ranges[3],
-                               activation_min=total.ranges[0], activation_max=total.ranges[1]))
+                               activation_min=total.ranges[0], activation_max=total.ranges[1],
+                               outlier_channels=total.outliers()))
     return stats
 
 

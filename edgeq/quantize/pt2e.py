@@ -20,6 +20,7 @@ import torch
 from edgeq.errors import QuantizationError, summarize
 from edgeq.models.types import Training, TrainSet
 from edgeq.quantize.calibration import calibrate, calibration_samples
+from edgeq.quantize.embedding import quantize_embeddings
 from edgeq.quantize.lstm import replace_lstms
 from edgeq.quantize.observers import activation_observer
 from edgeq.quantize.spec import QuantResult, QuantSpec
@@ -132,10 +133,11 @@ def export_for_quantization(model: torch.nn.Module, example: tuple[Any, ...], sp
     """The model as an eval-mode graph ready for ``prepare_pt2e`` (LSTMs rewritten for dynamic)."""
     from edgeq.export.errors import export_program
 
-    notes = []
+    notes: list[str] = []
     if spec.scheme == "dynamic":
         model, notes = prepare_dynamic(model, spec)
-    return export_program(model, example, stage="torch.export before quantization").module(), notes
+    model, tables = embedding_tables(model, spec)
+    return export_program(model, example, stage="torch.export before quantization").module(), notes + tables
 
 
 def prepare_dynamic(model: torch.nn.Module, spec: QuantSpec) -> tuple[torch.nn.Module, list[str]]:
@@ -145,10 +147,21 @@ def prepare_dynamic(model: torch.nn.Module, spec: QuantSpec) -> tuple[torch.nn.M
     model, rewritten = replace_lstms(model)
     if rewritten:
         notes.append(f"{rewritten} LSTM(s) rewritten as Linear gates so their weights are int8")
-    embeddings = sum(1 for m in model.modules() if isinstance(m, torch.nn.Embedding))
-    if embeddings:
-        notes.append(f"{embeddings} embedding table(s) stay fp32: XNNPACK has no int8 lookup and "
-                     "the ExecuTorch Python runtime lacks the quantized embedding kernel")
+    return model, notes
+
+
+def embedding_tables(model: torch.nn.Module, spec: QuantSpec) -> tuple[torch.nn.Module, list[str]]:
+    """The model with its embedding tables int8 per row (unless ``spec`` keeps them fp32), and a note saying so."""
+    tables = [name for name, m in model.named_modules() if isinstance(m, torch.nn.Embedding)]
+    if not tables:
+        return model, []
+    if not spec.int8_embeddings:
+        return model, [f"{len(tables)} embedding table(s) kept fp32 (XNNPACK has no int8 lookup)"]
+    model, quantized = quantize_embeddings(model, keep=spec.float_layers)
+    notes = [f"{len(quantized)} embedding table(s) int8 per row, looked up by ExecuTorch's quantized kernel "
+             "(executorch.kernels.quantized) outside XNNPACK"] if quantized else []
+    if len(quantized) < len(tables):
+        notes.append(f"{len(tables) - len(quantized)} embedding table(s) stay fp32 (kept in float, or max_norm set)")
     return model, notes
 
 
@@ -189,9 +202,11 @@ def _quantize_qat(model: torch.nn.Module, example: tuple[Any, ...], spec: QuantS
     from edgeq.quantize.training import fine_tune, require_training, training_example
 
     training = require_training(training)
+    model, tables = embedding_tables(model, spec)
     graph, notes = _export_trainable(model, training_example(training, example), example)
-    if notes and isinstance(training, TrainSet):
+    if notes and isinstance(training, TrainSet):  # the batch dimension could not be left free
         training = dataclasses.replace(training, batch_size=1)
+    notes += tables
     try:
         prepared = prepare_qat_pt2e(graph, xnnpack_quantizer(spec))
     except Exception as exc:  # noqa: BLE001

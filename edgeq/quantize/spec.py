@@ -28,7 +28,8 @@ class QuantSpec:
 
     ``float_layers`` are module paths (as in ``model.named_modules()``) kept in
     fp32 while the rest is quantized: mixed precision. ``flow`` defaults to the
-    format's main flow (``FLOWS``).
+    format's main flow (``FLOWS``). ``int8_embeddings``: embedding tables become
+    int8 per row (.pte only; see ``edgeq.quantize.embedding``).
     """
 
     scheme: str
@@ -41,6 +42,8 @@ class QuantSpec:
     float_layers: tuple[str, ...] = ()
     qat_epochs: int = 2
     flow: str | None = None
+    int8_embeddings: bool = True
+    equalize: bool = False  # move activation outlier channels into the weights first (edgeq.quantize.equalize)
 
     def __post_init__(self) -> None:
         for key, value, allowed in (("scheme", self.scheme, SCHEMES), ("engine", self.engine, ENGINES),
@@ -53,6 +56,8 @@ class QuantSpec:
             raise ConfigError(f"qat_epochs must be ≥ 1, got {self.qat_epochs}")
         if self.float_layers and self.scheme == "none":
             raise ConfigError("float_layers only make sense for a quantized scheme")
+        if self.equalize and self.scheme not in ("static", "dynamic"):
+            raise ConfigError(f"equalization is for post-training int8 (static, dynamic), not {self.scheme!r}")
         flows = FLOWS[self.format]
         object.__setattr__(self, "flow", self.flow or flows[0])
         if self.flow not in flows:
@@ -60,6 +65,8 @@ class QuantSpec:
         if self.flow == "torchao" and self.scheme != "dynamic":
             raise ConfigError(f"the torchao flow quantizes dynamic int8 only, not {self.scheme!r}")
         object.__setattr__(self, "float_layers", tuple(sorted(set(self.float_layers))))
+        # one spelling per artifact: only a quantized .pte has int8 embedding tables
+        object.__setattr__(self, "int8_embeddings", self.int8_embeddings and self.scheme != "none" and self.format == "pte")
 
     @property
     def variant(self) -> str:
@@ -69,7 +76,9 @@ class QuantSpec:
         mixed = f"-mixed{len(self.float_layers)}" if self.float_layers else ""
         observer = f"-{self.observer}" if self.scheme == "static" and self.observer != "histogram" else ""
         flow = "-torchao" if self.flow == "torchao" else ""
-        return f"int8-{self.scheme}{observer}{flow}{mixed}"
+        tables = "-fp32emb" if self.format == "pte" and not self.int8_embeddings else ""
+        equalized = "-eq" if self.equalize else ""
+        return f"int8-{self.scheme}{observer}{equalized}{flow}{tables}{mixed}"
 
     @property
     def float_note(self) -> list[str]:
@@ -86,7 +95,7 @@ class QuantSpec:
         return {"scheme": self.scheme, "engine": self.engine, "format": self.format, "per_channel": self.per_channel,
                 "reduce_range": self.reduce_range, "calibration_samples": self.calibration_samples,
                 "observer": self.observer, "float_layers": list(self.float_layers), "qat_epochs": self.qat_epochs,
-                "flow": self.flow}
+                "flow": self.flow, "int8_embeddings": self.int8_embeddings, "equalize": self.equalize}
 
 
 # After a scheme failed, the one to try instead.

@@ -17,7 +17,7 @@ import torch
 
 from edgeq.errors import QuantizationError, summarize
 from edgeq.models.types import Training
-from edgeq.quantize.pt2e import prepare_dynamic
+from edgeq.quantize.pt2e import embedding_tables, prepare_dynamic
 from edgeq.quantize.spec import QuantResult, QuantSpec
 
 
@@ -30,6 +30,8 @@ def quantize_torchao(model: torch.nn.Module, example: tuple[Any, ...], calibrati
     from torchao.utils import unwrap_tensor_subclass
 
     model, notes = prepare_dynamic(model, spec)
+    model, tables = embedding_tables(model, spec)
+    notes += tables
     kept = spec.float_layers
     chosen: list[str] = []
 

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-RUNNER_VERSION = 2
+RUNNER_VERSION = 3
 
 
 @dataclass
@@ -32,6 +32,8 @@ class FakeDevice:
     temperature_c: float | None = None
     free_bytes: int = 10 << 30
     seed: int = 0
+    # the optional kernels its ExecuTorch runtime has registered (int8 embedding lookups)
+    kernels: tuple[str, ...] = ("quantized_decomposed::embedding_byte.out",)
 
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
@@ -49,6 +51,8 @@ class FakeDevice:
             return self._cat(argv[1])
         if command in ("mkdir", "rm", "mv", "test", "chmod", "true"):
             return 0, "", ""
+        if len(argv) >= 3 and argv[1] == "-c" and "_get_operator_names" in argv[2]:  # the kernel probe
+            return 0, json.dumps(sorted(self.kernels)) + "\n", ""
         if len(argv) >= 3 and argv[1] == "-c":  # the Python probe
             found = {"python": self.python, "machine": self.machine, "torch": self.torch, "executorch": self.executorch}
             return 0, json.dumps(found) + "\n", ""
@@ -71,7 +75,8 @@ class FakeDevice:
             latencies = [max(0.001, self._random.gauss(self.latency_ms, self.latency_ms * self.spread)) for _ in range(runs)]
         time.sleep(self.work_s)
         report = {"runner": RUNNER_VERSION, "ok": True, "latencies_ms": latencies, "load_ms": 1.0,
-                  "first_run_ms": latencies[0], "peak_rss_mb": 50.0, "arch": self.machine, "threads": threads,
+                  "first_run_ms": latencies[0], "peak_rss_mb": 50.0, "model_rss_mb": 1.5, "baseline_rss_mb": 48.5,
+                  "arch": self.machine, "threads": threads,
                   "versions": {"python": self.python, "torch": self.torch, "executorch": self.executorch},
                   "outputs": [], "check_count": 0}
         return 0, json.dumps(report) + "\n", ""

@@ -67,13 +67,18 @@ def fp32_of(result):
 
 
 class _SmallNet(torch.nn.Module):
+    """A convolution for XNNPACK and an int8 embedding table for ExecuTorch's quantized kernels."""
+
     def __init__(self):
         super().__init__()
+        from edgeq.quantize.embedding import Int8Embedding
+
         self.conv = torch.nn.Conv2d(1, 4, 3)
         self.fc = torch.nn.Linear(4 * 6 * 6, 3)
+        self.words = Int8Embedding(torch.nn.Embedding(50, 3))
 
-    def forward(self, x):
-        return self.fc(torch.relu(self.conv(x)).flatten(1))
+    def forward(self, x, tokens):
+        return self.fc(torch.relu(self.conv(x)).flatten(1)) + self.words(tokens).mean(1)
 
 
 def test_board_runs_the_runner_as_aarch64_with_its_own_runtime_and_host_numbers(board, tmp_path):
@@ -81,9 +86,10 @@ def test_board_runs_the_runner_as_aarch64_with_its_own_runtime_and_host_numbers(
 
     torch.manual_seed(0)
     model = _SmallNet().eval()
-    example = (torch.randn(1, 1, 8, 8),)
-    samples = [(torch.randn(1, 1, 8, 8),) for _ in range(4)]
-    write_pte(model, example, tmp_path / "net.pte")  # exported by the host's executorch
+    example = (torch.randn(1, 1, 8, 8), torch.randint(0, 50, (1, 5)))
+    samples = [(torch.randn(1, 1, 8, 8), torch.randint(0, 50, (1, 5))) for _ in range(4)]
+    backend = write_pte(model, example, tmp_path / "net.pte")  # exported by the host's executorch
+    assert backend["needs_kernels"] == ["quantized_decomposed::embedding_byte.out"]  # runs on the board's 1.0.1
     torch.save(example, tmp_path / "inputs.pt")
     torch.save(samples, tmp_path / "check.pt")
 

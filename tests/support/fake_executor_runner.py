@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from executorch.extension.pybindings import _portable_lib as bindings
 
+import executorch.kernels.quantized  # noqa: F401,E402 - as a binary built with the quantized kernels
+
 _DTYPES = {6: np.float32, 7: np.float64, 4: np.int64, 3: np.int32, 1: np.int8, 0: np.uint8, 11: np.bool_}
 
 

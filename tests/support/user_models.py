@@ -1,5 +1,6 @@
 """Models shaped like the ones users bring, as file.py:factory sources for `edgeq run`."""
 
+import collections
 import dataclasses
 
 import torch
@@ -152,6 +153,30 @@ def outlier_weights_cnn():
         conv.weight[:, dead] = 0.0
         conv.weight[:, dead, 1, 1] = 200.0 * conv.weight.abs().max()
     return model, loaded.example_inputs, loaded.eval_set, loaded.training
+
+
+def outlier_activation_mlp():
+    """A digits MLP, trained in a second, whose hidden layer has one outlier channel: ``hidden`` computes its
+    busiest channel at 300× its trained scale and ``head`` reads it at 1/300, so fp32 is untouched (ReLU passes
+    a positive scale through), but one int8 scale for the whole activation must cover that channel and rounds
+    the other 63 to almost nothing. Every weight is fine per channel: the cause is the activation, not a layer."""
+    torch.manual_seed(0)
+    model = nn.Sequential(collections.OrderedDict(
+        flatten=nn.Flatten(), hidden=nn.Linear(64, 64), relu=nn.ReLU(), head=nn.Linear(64, 10)))
+    x, y = _digits()
+    train_x, train_y, test_x, test_y = x[:500], y[:500], x[500:], y[500:]
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(30):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(model(train_x), train_y).backward()
+        optimizer.step()
+    with torch.no_grad():
+        busiest = int(model.relu(model.hidden(model.flatten(train_x))).mean(0).argmax())
+        model.hidden.weight[busiest] *= 300.0
+        model.hidden.bias[busiest] *= 300.0
+        model.head.weight[:, busiest] /= 300.0
+    evaluation = [(test_x[i:i + 1], int(test_y[i])) for i in range(len(test_x))]
+    return model.eval(), (test_x[:1].clone(),), evaluation
 
 
 # -- Shapes users bring: top-level containers, tied weights, buffers, token ids, keywords, structured outputs --

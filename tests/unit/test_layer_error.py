@@ -32,3 +32,62 @@ def test_layers_are_named_by_module_path_and_clean_int8_scores_high_sqnr():
     # the first conv's output is clamped in place by ReLU6 afterwards; the record must hold the value before that
     assert all(layer.sqnr_db > 20 for layer in stats.values()), stats
     assert stats["0.0"].kind == "Conv2d" and stats["3"].kind == "Linear"
+
+
+def _damaged_net():
+    """Three convolutions; the middle one has one huge weight per filter that reads an always-zero channel,
+    so int8's per-channel scale, stretched to cover it, rounds the filter's real weights away."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                          nn.Conv2d(8, 8, 3, padding=1), nn.Flatten(), nn.Linear(8 * 8 * 8, 5)).eval()
+    with torch.no_grad():
+        model[0].weight[7].zero_()
+        model[0].bias[7] = -1.0  # channel 7 is zero after the ReLU
+        model[2].weight[:, 7] = 500.0
+    return model
+
+
+def _rank(model, method, seed=0):
+    from edgeq.inspection import _Exported, _rank
+    from edgeq.metrics import score_forward, resolve_metric
+    from edgeq.numerics import flatten_outputs
+
+    spec = QuantSpec(scheme="static", engine="x86", format="pte")
+    generator = torch.Generator().manual_seed(seed)
+    samples = [(torch.randn(1, 3, 8, 8, generator=generator),) for _ in range(8)]
+    graph, notes = export_for_quantization(model, samples[0], spec)
+    with torch.no_grad():
+        reference = [flatten_outputs(model(*sample)) for sample in samples]
+    metric = resolve_metric("cosine", None, reference)
+
+    def score(forward):
+        return score_forward(metric, None, reference, samples, forward)
+
+    return _rank(_Exported(graph, samples, notes), spec, samples, score, 1.0, None, method)
+
+
+def test_the_fast_ranking_puts_the_damaged_layer_first_with_the_drop_the_exact_ranking_measures():
+    model = _damaged_net()
+    fast, exact = _rank(model, "fast"), _rank(model, "exact")
+    assert fast[0][0] == exact[0][0] == "2"
+    assert abs(fast[0][1] - exact[0][1]) < 1e-3 * exact[0][1]  # the same model: only that layer int8
+    assert sorted(layer for layer, _, _ in fast) == sorted(layer for layer, _, _ in exact) == ["0", "2", "4", "6"]
+
+
+def test_the_fast_ranking_scores_only_the_worst_layers_and_lists_the_rest_in_shadow_order():
+    from edgeq.quantize.shadow import fast_sensitivity
+    from edgeq.metrics import Score
+
+    model = _damaged_net()
+    spec = QuantSpec(scheme="static", engine="x86", format="pte")
+    samples = [(torch.randn(1, 3, 8, 8),) for _ in range(4)]
+    graph, _ = export_for_quantization(model, samples[0], spec)
+    scored = []
+
+    def score(forward):
+        scored.append(forward)
+        return Score(0.5, 0.9)
+
+    ranking = fast_sensitivity(graph, spec, samples, samples, score, 1.0, refine=2)
+    assert len(scored) == 2 and ranking[0][0] == "2"
+    assert [drop for _, drop, _ in ranking] == [0.5, 0.5, None, None]

@@ -73,3 +73,47 @@ def test_a_missing_native_runner_is_refused_before_anything_is_pushed(phone, tmp
     with pytest.raises(ConfigError, match="no executor_runner at"):
         run("zoo:digits-lstm", phone, RunOptions(scheme="none"), transport=LocalTransport())
     assert not (tmp_path / "artifacts").exists()
+
+
+TAGGER_MODEL = """
+import torch
+
+class Tagger(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.words = torch.nn.Embedding(300, 32)
+        self.head = torch.nn.Linear(32, 4)
+
+    def forward(self, tokens):
+        return self.head(self.words(tokens)).mean(1)
+
+def make():
+    torch.manual_seed(0)
+    return Tagger(), (torch.randint(0, 300, (1, 10)),)
+"""
+
+
+def _tagger(tmp_path):
+    source = tmp_path / "tagger.py"
+    source.write_text(TAGGER_MODEL)
+    return f"{source}:make"
+
+
+def test_a_runner_built_without_the_quantized_kernels_gets_the_fp32_tables_variant_instead(phone, tmp_path):
+    result = run(_tagger(tmp_path), phone, RunOptions(scheme="dynamic", runs=3, warmup=1), transport=LocalTransport())
+    [refused] = result.failures
+    assert refused.spec.variant == "int8-dynamic" and refused.stage == "run"
+    assert "lacks quantized_decomposed::embedding_byte.out" in refused.error and "not pushed" in refused.error
+    assert [r.spec.variant for r in result.results] == ["fp32", "int8-dynamic-fp32emb"]
+    pushed = {path.stem for path in (tmp_path / "artifacts").iterdir()}
+    assert pushed == {r.artifact.sha256 for r in result.results}  # the refused artifact never reached the device
+
+
+def test_a_runner_built_with_the_quantized_kernels_runs_int8_tables(phone, tmp_path):
+    with open(phone.runner_binary, "a") as binary:  # the operator's name, as a linked kernel library leaves it
+        binary.write("# registers quantized_decomposed::embedding_byte.out\n")
+    result = run(_tagger(tmp_path), phone, RunOptions(scheme="dynamic", runs=3, warmup=1), transport=LocalTransport())
+    assert not result.failures
+    int8 = result.results[1]
+    assert int8.spec.variant == "int8-dynamic" and int8.numerics["cosine"] > 0.99
+    assert int8.artifact.size_bytes < result.results[0].artifact.size_bytes / 2
