@@ -17,6 +17,7 @@ from typing import Any
 
 from edgeq import metrics
 from edgeq.bench import BenchSpec, Staged, stage_runner
+from edgeq.bench.verdict import compare_samples
 from edgeq.build import MAX_CHECK_SAMPLES, ModelBuild
 from edgeq.device.probe import governor_and_temperature
 from edgeq.errors import BenchError, ConfigError, EdgeqError, ExportError, ModelError, QuantizationError
@@ -276,6 +277,8 @@ class _Session:
         specs = []
         for fmt in formats or self.formats:
             for scheme in schemes:
+                if scheme == "fp16" and fmt != "pte":
+                    continue  # XNNPACK's fp16 kernels: .pte only
                 specs += self._with_fp32_tables(self.spec(scheme, fmt))
                 if scheme == "dynamic" and fmt == "pte":
                     specs += self._with_fp32_tables(self.spec(scheme, fmt, flow="torchao"))
@@ -339,6 +342,21 @@ class _Session:
         if not first.within_budget:
             self._mixed_precision_and_qat(first)
         self._other_formats([expected, other_scheme(expected)], reason)
+        self._half_precision()
+
+    def _half_precision(self) -> None:
+        """fp16 where the device's CPU has fp16 arithmetic (the profile's ``fp16`` ISA flag) and runs .pte, when
+        no int8 variant met the budget or none is faster than fp32."""
+        if "fp16" not in self.profile.isa or "pte" not in self.formats:
+            return
+        baseline = self.results[0].bench.latency.samples_ms
+        int8 = [r for r in self.results if r.spec.precision == "int8" and r.within_budget]
+        if any(compare_samples(r.bench.latency.samples_ms, baseline).verdict == "faster" for r in int8):
+            return
+        why = "no int8 variant met the budget" if not int8 else "no int8 variant within budget is faster than fp32"
+        trial = self.attempt(self.spec("fp16", "pte"), f"fp16: {why}, and the CPU has fp16 arithmetic")
+        if trial is not None:
+            self.search.append(f"{self.label(trial)}: {trial.budget_note}")
 
     def _other_formats(self, schemes: list[str], reason: str) -> None:
         """The best candidate of each other format the profile runs, measured too, so that the fastest

@@ -83,7 +83,29 @@ def _trace(model: torch.nn.Module, example: tuple[Any, ...]) -> Any:
             return summarize(exc, 200)
     unsafe = [w for w in caught if issubclass(w.category, torch.jit.TracerWarning)
               and any(text in str(w.message) for text in _UNSAFE_TRACE)]
-    if unsafe:
+    if unsafe and not (all(_in_torch(w.filename) for w in unsafe) and _generalizes(traced, model, example)):
         where = f" at {Path(unsafe[0].filename).name}:{unsafe[0].lineno}"
         return f"the trace would record one path of a branch on tensor values{where}"
     return traced
+
+
+def _in_torch(filename: str) -> bool:
+    """A warning raised inside torch itself: an operator taking a tensor as a Python number for a scalar argument.
+    In a torch.ao-converted model these are its scale and zero-point buffers, the same for every input."""
+    return Path(torch.__file__).parent in Path(filename).resolve().parents
+
+
+def _generalizes(traced: Any, model: torch.nn.Module, example: tuple[Any, ...]) -> bool:
+    """The trace computes what the model computes on another input too (the example's floats moved)."""
+    generator = torch.Generator().manual_seed(0)
+    other = torch.utils._pytree.tree_map(
+        lambda t: t + 0.25 * t.std().nan_to_num(1.0) * torch.randn(t.shape, generator=generator).to(t.dtype)
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and t.numel() > 1 else t, example)
+    try:
+        want = torch.utils._pytree.tree_leaves(model(*other))
+        got = torch.utils._pytree.tree_leaves(traced(*other))
+    except Exception:  # noqa: BLE001 - a trace that fails on another input does not generalize
+        return False
+    pairs = [(a, b) for a, b in zip(want, got) if isinstance(a, torch.Tensor)]
+    return len(want) == len(got) and all(isinstance(b, torch.Tensor) and a.shape == b.shape
+                                         and torch.allclose(a.float(), b.float(), rtol=1e-3, atol=1e-4) for a, b in pairs)

@@ -190,7 +190,7 @@ class LabRun:
         if build is not None and scheme == "auto":
             resolved, _ = choose_scheme(build.prepared)
         spec = build.spec(resolved, fmt) if build is not None else None
-        variant = spec.variant if spec is not None else ("fp32" if scheme == "none" else f"int8-{scheme}")
+        variant = spec.variant if spec is not None else ({"none": "fp32", "fp16": "fp16"}.get(scheme) or f"int8-{scheme}")
         key = BuildKey(model, profile.name, resolved, fmt)
         job_id = self.store.add_job(self.run_id, model, profile.name, resolved, fmt, variant, entry.name)
         record = existing.get(job_id)

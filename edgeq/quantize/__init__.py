@@ -35,7 +35,7 @@ _FLOWS = {"pt2e": ("edgeq.quantize.pt2e", "quantize_pt2e"), "torchao": ("edgeq.q
 def _handler(spec: QuantSpec) -> _Handler:
     if spec.scheme == "none":
         return _float
-    module, name = _FLOWS[spec.flow]
+    module, name = ("edgeq.quantize.half", "quantize_half") if spec.scheme == "fp16" else _FLOWS[spec.flow]
     return getattr(importlib.import_module(module), name)
 
 

@@ -11,7 +11,7 @@ from edgeq.profiles import ENGINES, FORMATS
 if TYPE_CHECKING:
     import torch
 
-SCHEMES = ("none", "dynamic", "static", "qat")
+SCHEMES = ("none", "dynamic", "static", "qat", "fp16")
 # What a run may ask for: a scheme, or ``auto`` (search from the expected-fastest scheme).
 SCHEME_CHOICES = ("auto", *SCHEMES)
 # How static quantization picks each activation's range from calibration data.
@@ -54,8 +54,11 @@ class QuantSpec:
             raise ConfigError(f"calibration_samples must be ≥ 1, got {self.calibration_samples}")
         if self.qat_epochs < 1:
             raise ConfigError(f"qat_epochs must be ≥ 1, got {self.qat_epochs}")
-        if self.float_layers and self.scheme == "none":
-            raise ConfigError("float_layers only make sense for a quantized scheme")
+        if self.float_layers and self.scheme in ("none", "fp16"):
+            raise ConfigError("float_layers only make sense for an int8 scheme")
+        if self.scheme == "fp16" and self.format != "pte":
+            raise ConfigError("fp16 is a .pte variant (XNNPACK's fp16 kernels); the legacy .ptl flow has none",
+                              hint="use --format pte, or an int8 scheme for .ptl")
         if self.equalize and self.scheme not in ("static", "dynamic"):
             raise ConfigError(f"equalization is for post-training int8 (static, dynamic), not {self.scheme!r}")
         flows = FLOWS[self.format]
@@ -66,13 +69,14 @@ class QuantSpec:
             raise ConfigError(f"the torchao flow quantizes dynamic int8 only, not {self.scheme!r}")
         object.__setattr__(self, "float_layers", tuple(sorted(set(self.float_layers))))
         # one spelling per artifact: only a quantized .pte has int8 embedding tables
-        object.__setattr__(self, "int8_embeddings", self.int8_embeddings and self.scheme != "none" and self.format == "pte")
+        object.__setattr__(self, "int8_embeddings",
+                           self.int8_embeddings and self.scheme not in ("none", "fp16") and self.format == "pte")
 
     @property
     def variant(self) -> str:
         """A unique, readable name for the variant: ``fp32``, ``int8-static``, ``int8-static-mixed2``."""
-        if self.scheme == "none":
-            return "fp32"
+        if self.scheme in ("none", "fp16"):
+            return {"none": "fp32", "fp16": "fp16"}[self.scheme]
         mixed = f"-mixed{len(self.float_layers)}" if self.float_layers else ""
         observer = f"-{self.observer}" if self.scheme == "static" and self.observer != "histogram" else ""
         flow = "-torchao" if self.flow == "torchao" else ""
@@ -89,7 +93,7 @@ class QuantSpec:
 
     @property
     def precision(self) -> str:
-        return "fp32" if self.scheme == "none" else "int8"
+        return {"none": "fp32", "fp16": "fp16"}.get(self.scheme, "int8")
 
     def key(self) -> dict[str, Any]:
         return {"scheme": self.scheme, "engine": self.engine, "format": self.format, "per_channel": self.per_channel,
@@ -99,7 +103,7 @@ class QuantSpec:
 
 
 # After a scheme failed, the one to try instead.
-_OTHER_SCHEME = {"static": "dynamic", "dynamic": "static", "qat": "static"}
+_OTHER_SCHEME = {"static": "dynamic", "dynamic": "static", "qat": "static", "fp16": "dynamic"}
 
 
 def other_scheme(scheme: str) -> str | None:

@@ -132,3 +132,29 @@ def test_edgeq_run_qnnpack_ptl_on_the_board_reports_it_and_keeps_accuracy(on_boa
     int8 = int8_of(result)
     assert (int8["format"], int8["engine"]) == ("ptl", "qnnpack") and int8["artifact"].endswith(".ptl")
     assert fp32_of(result)["accuracy"]["value"] - int8["accuracy"]["value"] <= 1.0
+
+
+def test_an_fp16_pte_matches_fp32_on_the_board_whose_cpu_has_fp16_arithmetic(board, tmp_path):
+    """qemu's emulated CPU implements ARMv8.2 FP16, so XNNPACK runs its fp16 kernels there; only the numbers are
+    checked: their speed must be measured on a real core."""
+    from edgeq.export.pte import write_pte
+    from edgeq.quantize.half import HalfPrecision
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(8 * 6 * 6, 10)).eval()
+    example = (torch.randn(1, 1, 8, 8),)
+    samples = [(torch.randn(1, 1, 8, 8),) for _ in range(4)]
+    write_pte(HalfPrecision(model), example, tmp_path / "half.pte")
+    torch.save(example, tmp_path / "inputs.pt")
+    torch.save(samples, tmp_path / "check.pt")
+    bench = run_bench(LocalTransport(), python=str(board.python), runner=str(runner_path()),
+                      artifact=str(tmp_path / "half.pte"), fmt="pte", engine=None, inputs=str(tmp_path / "inputs.pt"),
+                      spec=BenchSpec(runs=3, warmup=1, threads=1, timeout_s=600), check=str(tmp_path / "check.pt"),
+                      check_out=str(tmp_path / "device-out.pt"), local_check_out=tmp_path / "out.pt")
+    assert bench.arch == "aarch64"
+    with torch.no_grad():
+        for sample, (out,) in zip(samples, bench.check_outputs, strict=True):
+            want = model(*sample)
+            assert out.dtype == torch.float32
+            assert torch.nn.functional.cosine_similarity(out.flatten(), want.flatten(), dim=0) >= 0.999

@@ -176,3 +176,28 @@ def test_only_layer_filter_quantizes_a_conv_with_its_folded_batchnorm_and_relu6(
                 if node.op == "call_module" and node.name.startswith("activation_post_process")}
     assert {"input_1", "_0_0_weight", "hardtanh_"} <= observed  # the first block: input, folded weight, output
     assert "_1_weight" not in observed  # the second conv stays float
+
+
+class _Residual(torch.nn.Module):
+    """A residual block, as ResNet and MobileNetV2 have: torch.ao turns its add into a quantized add whose scale and
+    zero point are buffers, which torch.jit.trace warns about as tensors taken for Python numbers."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(4, 4, 3, padding=1)
+        self.relu = torch.nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.conv(x)) + x
+
+
+def test_a_legacy_int8_residual_block_is_traced_for_the_lite_interpreter(tmp_path):
+    from edgeq.export.ptl import write_ptl
+    from edgeq.models.tracing import prepare_for_tracing
+
+    torch.manual_seed(0)
+    samples = [(torch.randn(1, 4, 8, 8),) for _ in range(8)]
+    model = prepare_for_tracing(_Residual().eval(), {})
+    spec = QuantSpec(scheme="static", engine="x86", format="ptl")
+    converted = quantize(model, samples[0], spec, samples).model
+    assert write_ptl(converted, samples[0], tmp_path / "model.ptl", "x86")["torchscript"] == "trace"
