@@ -28,10 +28,12 @@ The published speed-ups are int8 against the same framework's fp32 on the same d
 "vs fp32 .pte" column. ExecuTorch's fp32 baseline is itself much faster than eager PyTorch (XNNPACK's fp32
 kernels, no Python between ops), so "vs eager fp32" is the larger number and the one a user moving from eager
 PyTorch sees. Our MobileNetV2 is post-training static, not QAT, and random-init, so its accuracy column is
-agreement with fp32, not ImageNet top-1. The ~4× size reduction holds wherever every weight becomes int8 (the
-convolutional nets); MiniLM's dynamic .pte quantizes the Linear layers only and keeps its 30522×384 word-embedding
-table (about half of the model's weights) in fp32, so its file shrinks far less, while the torch.ao and ONNX
-Runtime int8 files also store the embedding table in int8.
+agreement with fp32, not ImageNet top-1. The ~4× size reduction holds wherever every weight becomes int8: the
+convolutional nets, and MiniLM, whose 30522×384 word-embedding table (about half of its weights) the int8 .pte
+stores as int8 rows looked up by ExecuTorch's quantized kernel, as the torch.ao and ONNX Runtime int8 files store
+theirs. The speed-ups depend on the CPU far more than the sizes do: this run's CPU has AVX2 but no AVX-512 and no
+VNNI (see *Machine*), where int8 GEMMs gain much less over fp32 than on the VNNI machine of earlier runs (MiniLM's
+int8 .pte was about 3× its fp32 there, and is about 1.4× here).
 """
 
 INT8_GRAPHS: dict[str, str] = {
@@ -52,8 +54,10 @@ the same gap shows in fp32, where ORT's `LSTM` kernel also beats the decomposed 
 Both int8 graphs are complete: ExecuTorch runs the whole network in one XNNPACK subgraph, and ONNX Runtime with
 uint8 activations (U8S8) folds every QDQ-wrapped convolution into `QLinearConv` and every residual add into
 `QLinearAdd`. What is left is kernel against kernel (XNNPACK's int8 convolution and depthwise kernels against ONNX
-Runtime's MLAS ones, both with AVX-512 VNNI on this CPU), and they land close together: which one wins by a few
-percent varies from run to run, so read the verdict's significance, not the ranking. U8S8 is the fast path of
+Runtime's MLAS ones). On an AVX-512 VNNI CPU (the 2026-11-25 run) they landed within a few percent of each other;
+on this run's AVX2-only CPU ORT's U8S8 kernels are clearly ahead, and edgeq's static int8 .pte is not even faster
+than its fp32 .pte, which is why `--scheme auto` keeps fp32 there (the table below). The kernels were not
+profiled again on this CPU. U8S8 is the fast path of
 ORT's x86 CPU kernels, because VNNI's `vpdpbusd` multiplies unsigned by signed bytes; XNNPACK's kernels for
 edgeq's signed activations spend an extra `vpxorq` per activation load to fit it (see resnet-18).
 With ORT's default int8 (S8S8) activations
@@ -64,7 +68,8 @@ slower. So ORT's documented default is not its fastest choice on x86.
     "resnet-18": """
 Both int8 graphs are complete: ExecuTorch runs the whole network in one XNNPACK subgraph, and ONNX Runtime with
 uint8 activations (U8S8) turns all 20 convolutions into `QLinearConv` and the 8 residual adds into `QLinearAdd`.
-What differs is the int8 convolution kernel. A CPU profile of each runner (perf, taken by hand) finds both hot
+What differs is the int8 convolution kernel. On the AVX-512 VNNI CPU of the 2026-11-25 run, a CPU profile of
+each runner (perf, taken by hand) found both hot
 loops on AVX-512 VNNI `vpdpbusd`, which multiplies unsigned bytes by signed bytes. ORT's MLAS loop for U8S8 is
 nothing but dot products and broadcasts (20 `vpdpbusds` per 5 `vpbroadcastd`); XNNPACK's loop for edgeq's signed
 int8 activations (the XNNPACK quantizer's symmetric qint8) first flips every broadcast activation to unsigned with
@@ -73,11 +78,14 @@ read it with the per-process medians (ExecuTorch's move more from process to pro
 default int8 (S8S8) activations, its CPU graph optimizer fuses only the stem and the second convolution of each
 residual block into `QLinearConv`; the convolutions that read a block's input (its first convolution and the
 downsampling shortcut) stay fp32 `Conv` between `DequantizeLinear` and `QuantizeLinear`, and the adds stay fp32,
-which is why that variant is far slower than the U8S8 one.
+which is why that variant is far slower than the U8S8 one. This run's CPU has neither AVX-512 nor VNNI, and
+the gap is wider here (not profiled again); torch.ao's `x86`/`fbgemm` `.ptl` beats the .pte as well, and
+`--scheme auto`, which measures both formats on `host`, ships that `.ptl`.
 """,
     "minilm": """
 Both runtimes run the encoder's Linear layers as dynamically quantized int8 GEMMs and the attention matmuls in
-fp32. ExecuTorch leaves the embedding lookup, the layer norms, the mean pooling (`sum`, `expand`) and the L2
+fp32, and both store the word-embedding table in int8 (ExecuTorch looks its rows up with
+`quantized_decomposed::embedding_byte`). ExecuTorch leaves the embedding lookup, the layer norms, the mean pooling (`sum`, `expand`) and the L2
 normalisation (`pow`) to portable kernels, so its graph is cut into dozens of XNNPACK subgraphs, and it wins all
 the same; ONNX Runtime fuses more (`SkipLayerNormalization`, `Gelu`, quantize-and-matmul pairs into
 `DynamicQuantizeMatMul`/`MatMulIntegerToFloat`) but keeps many `Reshape`/`Transpose` nodes around the attention.
@@ -120,8 +128,21 @@ top-1 agreement flips on tiny differences; the cosine to fp32 is the steadier si
 from the calibration distribution with a different seed, so no int8 variant is judged on its calibration data.
 """,
     """
-**Eager fp32 is the slowest baseline.** It runs the model op by op from Python (for MiniLM, transformers'
-attention code), while the .pte and ONNX fp32 graphs run compiled kernels without Python between ops.
+**Eager fp32 is usually the slowest baseline.** It runs the model op by op from Python (for MiniLM, transformers'
+attention code), while the .pte and ONNX fp32 graphs run compiled kernels without Python between ops. ResNet-18
+in this run is the exception: eager's oneDNN fp32 convolutions beat XNNPACK's on this AVX2-only CPU.
+""",
+    """
+**Model memory** is the resident memory an artifact adds to the runner process: measured from just before it is
+loaded (Python, torch and the runtime already imported: the baseline, a few hundred MiB, the same for every
+artifact of a runtime) to the end of the timed runs, as the peak above that baseline (Linux's VmHWM, reset at
+load). It is what tells two artifacts apart, where the process's peak RSS is mostly the runtime's. `edgeq run`
+shows it as *model mem* beside that peak.
+""",
+    """
+**Build s** is the time to build the artifact from the loaded model, from an empty cache: quantization
+(calibration included), export and lowering. It is what one `edgeq run` pays once per variant; later runs
+take the artifact from the cache.
 """,
     """
 **Noise.** This is a 2-core VM that other work may share; every row pools several fresh processes, and a

@@ -8,6 +8,7 @@ the page from ``benchmarks/results/latest.json`` without measuring again.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -329,6 +330,9 @@ def _build_s(row: dict[str, Any]) -> str:
     return "—" if build_s is None or row.get("cached") else f"{build_s:.1f}"
 
 
+_RANKED = re.compile(r"^most sensitive layers \(\w+ ranking, ([\d.]+) s\)")
+
+
 def _auto(document: dict[str, Any]) -> str:
     """`edgeq run --scheme auto` on host per model: the search's time, its candidates of both formats, its choice."""
     lines = [
@@ -337,22 +341,23 @@ def _auto(document: dict[str, Any]) -> str:
         "cache, so the time includes every build, the sensitivity ranking when the first candidate misses the budget, "
         "and every measurement. *vs fastest* is the chosen artifact's p50 over the fastest candidate within budget of "
         "any format, both measured in that search.\n",
-        "| Model | Search s | Chosen | vs fastest | Candidates (p50 ms; ✗ = over budget) |",
-        "|---|--:|---|--:|---|",
+        "| Model | Search s | Sensitivity ranking s | Chosen | vs fastest | Candidates (p50 ms; ✗ = over budget) |",
+        "|---|--:|--:|---|--:|---|",
     ]
     for model in document["models"]:
         auto = model.get("auto")
         if not auto:
             continue
         if "error" in auto:
-            lines.append(f"| {model['model']} | — | failed: {_escape(auto['error'])} | | |")
+            lines.append(f"| {model['model']} | — | — | failed: {_escape(auto['error'])} | | |")
             continue
         ok = [c for c in auto["candidates"] if c["status"] == "ok"]
         chosen = next(c for c in ok if (c["variant"], c["format"]) == (auto["chosen"]["variant"], auto["chosen"]["format"]))
         fastest = min((c["p50_ms"] for c in ok if c["within_budget"]), default=chosen["p50_ms"])
         shown = ", ".join(f"{c['variant']} .{c['format']} {_ms(c['p50_ms'])}" + ("" if c["within_budget"] else " ✗")
                           if c["status"] == "ok" else f"{c['variant']} .{c['format']} failed" for c in auto["candidates"])
-        lines.append(f"| {model['model']} | {auto['search_s']:.1f} | {chosen['variant']} .{chosen['format']} "
+        ranked = next((found.group(1) for found in map(_RANKED.search, auto["search"]) if found), "— (not needed)")
+        lines.append(f"| {model['model']} | {auto['search_s']:.1f} | {ranked} | {chosen['variant']} .{chosen['format']} "
                      f"| {chosen['p50_ms'] / fastest:.2f}× | {shown} |")
     return "\n".join(lines) + "\n"
 

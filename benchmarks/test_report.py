@@ -132,5 +132,5 @@ def test_the_auto_search_shows_its_time_its_candidates_of_both_formats_and_how_n
             {"variant": "int8-dynamic", "format": "ptl", "status": "failed", "p50_ms": None, "within_budget": False},
         ]}
     page = render(document)
-    assert "| minilm | 42.0 | int8-static .pte | 1.05× | fp32 .pte 4.00, int8-static .pte 2.00, int8-static .ptl 1.90, " \
+    assert "| minilm | 42.0 | — (not needed) | int8-static .pte | 1.05× | fp32 .pte 4.00, int8-static .pte 2.00, int8-static .ptl 1.90, " \
            "int8-dynamic .ptl failed |" in page

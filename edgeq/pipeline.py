@@ -371,16 +371,30 @@ class _Session:
             if result is not None:
                 self.search.append(f"{self.label(result)}: {result.budget_note}")
 
+    def _equalized(self, first: VariantResult) -> bool:
+        """Try ``first`` with activation outlier channels moved into the weights; True when that met the budget.
+        An artifact equalization left as it was (no outlier to move) is not measured again."""
+        spec = dataclasses.replace(first.spec, equalize=True)
+        try:
+            unchanged = self.build.artifact(spec).sha256 == first.artifact.sha256
+        except _BUILD_ERRORS:
+            unchanged = False  # attempt() records why
+        if unchanged:
+            self.search.append(f"{spec.variant}: no activation has an outlier channel to move (the same artifact as "
+                               f"{self.label(first)})")
+            return False
+        equalized = self.attempt(spec, "equalization: activation outlier channels moved into the weights, every layer int8")
+        if equalized is None:
+            return False
+        self.search.append(f"{self.label(equalized)}: {equalized.budget_note}")
+        return equalized.within_budget
+
     def _mixed_precision_and_qat(self, first: VariantResult) -> None:
         """``first`` missed the budget: move activation outliers into the weights (every layer stays int8), then
         keep its most sensitive layers in float, then try QAT."""
         scheme, fmt = first.spec.scheme, first.spec.format
-        equalized = self.attempt(dataclasses.replace(first.spec, equalize=True),
-                                 "equalization: activation outlier channels moved into the weights, every layer int8")
-        if equalized is not None:
-            self.search.append(f"{self.label(equalized)}: {equalized.budget_note}")
-            if equalized.within_budget:
-                return
+        if self._equalized(first):
+            return
         self.say(f"ranking layers by sensitivity ({self.options.sensitivity})")
         samples = self.build.check_inputs[:_sensitivity_samples(self.metric)]
         started = time.monotonic()

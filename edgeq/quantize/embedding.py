@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from edgeq.quantize.module_paths import replace_module
+
 # The operator the exported program calls for each lookup, as the runtime registers it.
 EMBEDDING_KERNEL = "quantized_decomposed::embedding_byte.out"
 
@@ -56,12 +58,7 @@ def quantize_embeddings(model: nn.Module, keep: Sequence[str] = ()) -> tuple[nn.
         return model, []
     model = copy.deepcopy(model)
     for name in names:
-        parent_name, _, child = name.rpartition(".")
-        parent = model.get_submodule(parent_name) if parent_name else model
-        replacement = Int8Embedding(parent._modules[child])
-        parent._modules[child] = replacement
-        if child in vars(parent):  # a reserved name kept reachable by edgeq.models.tracing
-            object.__setattr__(parent, child, replacement)
+        replace_module(model, name, Int8Embedding(model.get_submodule(name)))
     return model, names
 
 

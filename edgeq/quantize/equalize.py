@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from edgeq.models.tracing import user_name
+from edgeq.quantize.module_paths import module_path
 
 _AFFINE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d)
 _CONSUMERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
@@ -41,11 +42,6 @@ def _op(node: torch.fx.Node) -> str:
     return getattr(getattr(node.target, "_overloadpacket", None), "__name__", "")
 
 
-def _module(node: torch.fx.Node) -> str | None:
-    stack = node.meta.get("nn_module_stack")
-    return list(stack.values())[-1][0] if stack else None
-
-
 def find_pairs(model: nn.Module, example: tuple[Any, ...]) -> list[Pair]:
     """Producer → (ReLU) → consumer chains in ``model`` where a per-channel scale can move between the two."""
     graph = torch.export.export(copy.deepcopy(model).eval(), example).graph
@@ -55,7 +51,7 @@ def find_pairs(model: nn.Module, example: tuple[Any, ...]) -> list[Pair]:
         if node.op != "call_function" or _op(node) not in ("linear", "conv1d", "conv2d", "batch_norm",
                                                            "_native_batch_norm_legit_no_training"):
             continue
-        producer = _module(node)
+        producer = module_path(node)
         if not isinstance(modules.get(producer), _AFFINE):
             continue
         value, relu = node, False
@@ -64,7 +60,7 @@ def find_pairs(model: nn.Module, example: tuple[Any, ...]) -> list[Pair]:
             if _op(user) == "getitem" or _op(user) in _THROUGH and (_op(user) != "flatten" or _is_flat(value)):
                 value, relu = user, relu or _op(user).startswith("relu")
                 continue
-            consumer = _module(user)
+            consumer = module_path(user)
             module = modules.get(consumer)
             if (_op(user) in ("linear", "conv1d", "conv2d") and isinstance(module, _CONSUMERS) and user.args[0] is value
                     and getattr(module, "groups", 1) == 1 and consumer != producer):

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from edgeq.models.types import Training
+from edgeq.quantize.module_paths import module_path, replace_module
 from edgeq.quantize.spec import QuantResult, QuantSpec
 
 
@@ -53,29 +54,16 @@ def fold_batch_norms(model: nn.Module, example: tuple[Any, ...]) -> int:
         source = node.args[0]
         if len(source.users) != 1 or "batch_norm" not in str(node.target) or "conv" not in str(source.target):
             continue
-        conv_path, bn_path = _module_path(source), _module_path(node)
+        conv_path, bn_path = module_path(source), module_path(node)
         conv, bn = modules.get(conv_path), modules.get(bn_path)
         if not isinstance(conv, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) or not isinstance(bn, nn.modules.batchnorm._BatchNorm):
             continue
         if bn.running_mean is None:
             continue
-        _replace(model, conv_path, fuse_conv_bn_eval(conv, bn))
-        _replace(model, bn_path, nn.Identity())
+        replace_module(model, conv_path, fuse_conv_bn_eval(conv, bn))
+        replace_module(model, bn_path, nn.Identity())
         folded += 1
     return folded
-
-
-def _module_path(node: torch.fx.Node) -> str | None:
-    stack = node.meta.get("nn_module_stack")
-    return list(stack.values())[-1][0] if stack else None
-
-
-def _replace(model: nn.Module, path: str, module: nn.Module) -> None:
-    parent_path, _, name = path.rpartition(".")
-    parent = model.get_submodule(parent_path) if parent_path else model
-    parent._modules[name] = module
-    if name in vars(parent):  # a reserved name kept reachable by edgeq.models.tracing
-        object.__setattr__(parent, name, module)
 
 
 def quantize_half(model: nn.Module, example: tuple[Any, ...], calibration: Sequence[tuple[Any, ...]], spec: QuantSpec,
