@@ -81,6 +81,17 @@ class _SmallNet(torch.nn.Module):
         return self.fc(torch.relu(self.conv(x)).flatten(1)) + self.words(tokens).mean(1)
 
 
+def _runner_on_board(board, artifact, example, samples):
+    """edgeq's runner on the board, from the host's files: 3 timed runs, then ``samples`` as check inputs."""
+    folder = artifact.parent
+    torch.save(example, folder / "inputs.pt")
+    torch.save(samples, folder / "check.pt")
+    return run_bench(LocalTransport(), python=str(board.python), runner=str(runner_path()), artifact=str(artifact),
+                     fmt="pte", engine=None, inputs=str(folder / "inputs.pt"),
+                     spec=BenchSpec(runs=3, warmup=1, threads=1, timeout_s=600), check=str(folder / "check.pt"),
+                     check_out=str(folder / "device-out.pt"), local_check_out=folder / "out.pt")
+
+
 def test_board_runs_the_runner_as_aarch64_with_its_own_runtime_and_host_numbers(board, tmp_path):
     from edgeq.export.pte import write_pte
 
@@ -90,14 +101,8 @@ def test_board_runs_the_runner_as_aarch64_with_its_own_runtime_and_host_numbers(
     samples = [(torch.randn(1, 1, 8, 8), torch.randint(0, 50, (1, 5))) for _ in range(4)]
     backend = write_pte(model, example, tmp_path / "net.pte")  # exported by the host's executorch
     assert backend["needs_kernels"] == ["quantized_decomposed::embedding_byte.out"]  # runs on the board's 1.0.1
-    torch.save(example, tmp_path / "inputs.pt")
-    torch.save(samples, tmp_path / "check.pt")
 
-    bench = run_bench(LocalTransport(), python=str(board.python), runner=str(runner_path()),
-                      artifact=str(tmp_path / "net.pte"), fmt="pte", engine=None, inputs=str(tmp_path / "inputs.pt"),
-                      spec=BenchSpec(runs=3, warmup=1, threads=1, timeout_s=600), check=str(tmp_path / "check.pt"),
-                      check_out=str(tmp_path / "device-out.pt"), local_check_out=tmp_path / "out.pt")
-
+    bench = _runner_on_board(board, tmp_path / "net.pte", example, samples)
     assert bench.arch == "aarch64" and board.run(["uname", "-m"]).stdout.strip() == "aarch64"
     assert (bench.versions["torch"], bench.versions["executorch"]) == (TORCH_VERSION, EXECUTORCH_VERSION)
     with torch.no_grad():
@@ -146,12 +151,7 @@ def test_an_fp16_pte_matches_fp32_on_the_board_whose_cpu_has_fp16_arithmetic(boa
     example = (torch.randn(1, 1, 8, 8),)
     samples = [(torch.randn(1, 1, 8, 8),) for _ in range(4)]
     write_pte(HalfPrecision(model), example, tmp_path / "half.pte")
-    torch.save(example, tmp_path / "inputs.pt")
-    torch.save(samples, tmp_path / "check.pt")
-    bench = run_bench(LocalTransport(), python=str(board.python), runner=str(runner_path()),
-                      artifact=str(tmp_path / "half.pte"), fmt="pte", engine=None, inputs=str(tmp_path / "inputs.pt"),
-                      spec=BenchSpec(runs=3, warmup=1, threads=1, timeout_s=600), check=str(tmp_path / "check.pt"),
-                      check_out=str(tmp_path / "device-out.pt"), local_check_out=tmp_path / "out.pt")
+    bench = _runner_on_board(board, tmp_path / "half.pte", example, samples)
     assert bench.arch == "aarch64"
     with torch.no_grad():
         for sample, (out,) in zip(samples, bench.check_outputs, strict=True):
