@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from edgeq.models.tracing import user_name
-from edgeq.quantize.module_paths import module_path
+from edgeq.quantize.module_paths import module_path, op_name
 
 _AFFINE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d)
 _CONSUMERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
@@ -38,17 +38,13 @@ class Pair:
     relu: bool  # a ReLU between them: int8 sees only the positive part
 
 
-def _op(node: torch.fx.Node) -> str:
-    return getattr(getattr(node.target, "_overloadpacket", None), "__name__", "")
-
-
 def find_pairs(model: nn.Module, example: tuple[Any, ...]) -> list[Pair]:
     """Producer → (ReLU) → consumer chains in ``model`` where a per-channel scale can move between the two."""
     graph = torch.export.export(copy.deepcopy(model).eval(), example).graph
     modules = dict(model.named_modules())
     pairs = []
     for node in graph.nodes:
-        if node.op != "call_function" or _op(node) not in ("linear", "conv1d", "conv2d", "batch_norm",
+        if node.op != "call_function" or op_name(node) not in ("linear", "conv1d", "conv2d", "batch_norm",
                                                            "_native_batch_norm_legit_no_training"):
             continue
         producer = module_path(node)
@@ -57,12 +53,12 @@ def find_pairs(model: nn.Module, example: tuple[Any, ...]) -> list[Pair]:
         value, relu = node, False
         while len(value.users) == 1:
             user = next(iter(value.users))
-            if _op(user) == "getitem" or _op(user) in _THROUGH and (_op(user) != "flatten" or _is_flat(value)):
-                value, relu = user, relu or _op(user).startswith("relu")
+            if op_name(user) == "getitem" or op_name(user) in _THROUGH and (op_name(user) != "flatten" or _is_flat(value)):
+                value, relu = user, relu or op_name(user).startswith("relu")
                 continue
             consumer = module_path(user)
             module = modules.get(consumer)
-            if (_op(user) in ("linear", "conv1d", "conv2d") and isinstance(module, _CONSUMERS) and user.args[0] is value
+            if (op_name(user) in ("linear", "conv1d", "conv2d") and isinstance(module, _CONSUMERS) and user.args[0] is value
                     and getattr(module, "groups", 1) == 1 and consumer != producer):
                 pairs.append(Pair(producer, consumer, relu))
             break
@@ -135,4 +131,4 @@ def equalize(model: nn.Module, example: tuple[Any, ...], samples: Sequence[tuple
             consumer.weight.mul_(scale.reshape((1, -1) + (1,) * (consumer.weight.dim() - 2)))
         notes.append(f"equalized {user_name(pair.producer)} → {user_name(pair.consumer)}: its widest channel spanned "
                      f"{ratio:.0f}× the median channel; channel scales moved into the weights")
-    return equalized, notes
+    return (equalized, notes) if notes else (model, [])

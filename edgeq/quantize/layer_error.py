@@ -26,6 +26,7 @@ from edgeq.errors import QuantizationError, summarize
 from edgeq.metrics import Metric, Score
 from edgeq.models.tracing import user_name
 from edgeq.quantize.equalize import channel_max
+from edgeq.quantize.module_paths import op_name
 from edgeq.quantize.spec import QuantSpec
 
 _COMPUTE_OPS = {"conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "linear", "matmul", "bmm",
@@ -57,17 +58,13 @@ class LayerStat:
         return data
 
 
-def _op(node: torch.fx.Node) -> str:
-    return getattr(getattr(node.target, "_overloadpacket", None), "__name__", "")
-
-
 def _layer_of(node: torch.fx.Node) -> tuple[str, str] | None:
     stack = node.meta.get("nn_module_stack")
     if not stack or node.op != "call_function":
         return None
     path, kind = list(stack.values())[-1]
     kind = kind if isinstance(kind, str) else kind.__qualname__
-    op = getattr(getattr(node.target, "_overloadpacket", None), "__name__", "")
+    op = op_name(node)
     if op not in _COMPUTE_OPS or kind.rsplit(".", 1)[-1] not in _LAYER_TYPES:
         return None
     return path, kind.rsplit(".", 1)[-1]
@@ -104,7 +101,7 @@ class _Recorder(torch.fx.Interpreter):
                                       None if weight is None else weight.min().item(),
                                       None if weight is None else weight.max().item())
             if activation.dim() >= 2:
-                self.channels[node.name] = channel_max(activation, -1 if _op(node) in ("linear", "matmul", "mm", "addmm",
+                self.channels[node.name] = channel_max(activation, -1 if op_name(node) in ("linear", "matmul", "mm", "addmm",
                                                                                       "bmm") else 1)
         return result
 

@@ -1,4 +1,5 @@
-"""Modules by their path in the user's model: which module a graph node came from, and swapping one in place."""
+"""Graph nodes and modules by their path in the user's model: which module and operator a node is, and swapping
+a module in place."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ def module_path(node: torch.fx.Node) -> str | None:
     """The path of the innermost module an exported graph node was traced in (``nn_module_stack``)."""
     stack = node.meta.get("nn_module_stack")
     return list(stack.values())[-1][0] if stack else None
+
+
+def op_name(node: torch.fx.Node) -> str:
+    """The aten operator a graph node calls, without its overload (``conv2d``, ``relu_``), or ``""``."""
+    return getattr(getattr(node.target, "_overloadpacket", None), "__name__", "")
 
 
 def replace_module(root: nn.Module, path: str, module: nn.Module) -> None:

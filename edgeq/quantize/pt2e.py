@@ -22,6 +22,7 @@ from edgeq.models.types import Training, TrainSet
 from edgeq.quantize.calibration import calibrate, calibration_samples
 from edgeq.quantize.embedding import quantize_embeddings
 from edgeq.quantize.lstm import replace_lstms
+from edgeq.quantize.module_paths import op_name
 from edgeq.quantize.observers import activation_observer
 from edgeq.quantize.spec import QuantResult, QuantSpec
 
@@ -65,7 +66,7 @@ def only_layer_filter(graph: torch.fx.GraphModule, layer: str) -> Callable[[torc
     frontier = list(chosen)
     while frontier:
         for user in frontier.pop().users:
-            op = getattr(getattr(user.target, "_overloadpacket", None), "__name__", "")
+            op = op_name(user)
             if user not in chosen and (op in _FUSED_AFTER or (op == "getitem" and user.args[0] in chosen)):
                 chosen.add(user)
                 frontier.append(user)

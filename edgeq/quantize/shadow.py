@@ -25,6 +25,7 @@ import torch
 from edgeq.errors import QuantizationError, summarize
 from edgeq.metrics import Score
 from edgeq.models.tracing import user_name
+from edgeq.quantize.module_paths import op_name
 from edgeq.quantize.spec import QuantSpec
 
 REFINE = 8  # layers scored for real after the shadow pass: more than the mixed-precision search keeps in float
@@ -88,7 +89,7 @@ def _layer(path: str, node: torch.fx.Node, taps: dict[str, _Tap]) -> _Layer:
     ends, frontier = [node], [node]
     while frontier:
         for user in frontier.pop().users:
-            op = getattr(getattr(user.target, "_overloadpacket", None), "__name__", "")
+            op = op_name(user)
             if op in _FUSED_AFTER:
                 ends.append(user)
                 frontier.append(user)
