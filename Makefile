@@ -24,7 +24,8 @@ test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
 # make bench: time every zoo model on PyTorch eager, torch.ao, ExecuTorch and ONNX Runtime (1 thread), fp32 and
-# int8; writes benchmarks/results/latest.json and docs/benchmarks.md (~5-15 min on 2 cores).
+# int8, the int8 LSTM lowered several ways and int8 Linears against fp32; writes benchmarks/results/*.json and
+# docs/benchmarks.md (~25 min on 2 cores).
 BENCH_STAMP := $(VENV)/.edgeq-bench-installed
 
 $(BENCH_STAMP): $(STAMP)

@@ -1,5 +1,6 @@
 """``python -m benchmarks``: measure, write ``benchmarks/results/latest.json`` (and the CLI's start-up,
-``cli-startup.json``), render ``docs/benchmarks.md``."""
+``cli-startup.json``, the int8 LSTM's lowerings, ``lstm-lowerings.json``, and int8 against fp32 Linears,
+``int8-ceiling.json``), render ``docs/benchmarks.md``."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from benchmarks import cli_startup
+from benchmarks import cli_startup, int8_ceiling, lstm_lowerings
 from benchmarks.report import DOC, render
+from benchmarks.rounds import write_results
 from benchmarks.run import MODELS, RESULTS, Settings, run, write
 
 
@@ -34,6 +36,16 @@ def main(models: tuple[str, ...], runs: int, warmup: int, threads: int, processe
     console.log(f"wrote {out}")
     cli_startup.write(cli_startup.measure(cli_startup.edgeq_executable(), 10), 10, cli_startup.RESULTS)
     console.log(f"timed the CLI's start-up: {cli_startup.RESULTS}")
+    if "digits-lstm" in (models or MODELS):
+        settings = lstm_lowerings.DEFAULTS
+        lowerings = lstm_lowerings.measure(settings.runs, settings.warmup, settings.processes, console)
+        write_results(lowerings, lstm_lowerings.RESULTS)
+        console.log(f"timed the int8 LSTM's lowerings: {lstm_lowerings.RESULTS}")
+    if "minilm" in (models or MODELS):
+        settings = int8_ceiling.DEFAULTS
+        write_results(int8_ceiling.measure(settings.runs, settings.warmup, settings.processes, console),
+                      int8_ceiling.RESULTS)
+        console.log(f"timed int8 against fp32 Linears at MiniLM's shapes: {int8_ceiling.RESULTS}")
     doc.write_text(render(document), encoding="utf-8")
     console.log(f"wrote {doc}")
 

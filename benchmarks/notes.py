@@ -33,22 +33,20 @@ convolutional nets, and MiniLM, whose 30522×384 word-embedding table (about hal
 stores as int8 rows looked up by ExecuTorch's quantized kernel, as the torch.ao and ONNX Runtime int8 files store
 theirs. The speed-ups depend on the CPU far more than the sizes do: this run's CPU has AVX2 but no AVX-512 and no
 VNNI (see *Machine*), where int8 GEMMs gain much less over fp32 than on the VNNI machine of earlier runs (MiniLM's
-int8 .pte was about 3× its fp32 there, and is about 1.4× here).
+int8 .pte was about 3× its fp32 there, and is about 1.4× here; *How far int8 matrix products carry on this CPU*
+below measures the ceiling).
 """
 
 INT8_GRAPHS: dict[str, str] = {
     "digits-lstm": """
-The race here is operator dispatch, not arithmetic: one inference is 8 time steps × 2 layers of a 1×128 by
-128×512 product plus gate math. edgeq rewrites the LSTM as Linear gates (`LinearLSTM`) so that PT2E can quantize
-it, and `torch.export` unrolls the loop: per step, XNNPACK runs a dynamic quantization of the hidden state, an int8
-GEMM, an add, three sigmoids, two tanh and three multiplies as separate operators (about 300 delegated nodes),
-and the `split_with_sizes_copy`/`select_copy` between them run in ExecuTorch's portable kernels, cutting the graph
-into 20 XNNPACK subgraphs. ONNX Runtime exports the layer as one ONNX `LSTM` op, and `quantize_dynamic` turns it
-into its `DynamicQuantizeLSTM` contrib kernel: the whole recurrence of a layer runs inside one C++ kernel with the
-gate activations fused, 7 nodes for the model. The graph breaks are not the cost: a hand-made variant of the
-rewrite that slices instead of `split`/`select` lowered to 2 XNNPACK subgraphs and ran no faster. Closing the gap
-needs fewer, fused operators per step (a fused LSTM cell in the backend), which XNNPACK does not offer today;
-the same gap shows in fp32, where ORT's `LSTM` kernel also beats the decomposed .pte.
+ONNX Runtime exports each layer as one ONNX `LSTM` op, and `quantize_dynamic` turns it into its
+`DynamicQuantizeLSTM` contrib kernel: a layer's whole recurrence runs inside one C++ kernel. edgeq rewrites the
+LSTM as Linear gates that PT2E can quantize (`WavefrontLSTM`, both layers stepped side by side), which
+`torch.export` unrolls into XNNPACK operators per step. *Lowering the int8 LSTM* below measures that lowering
+against the ones tried before it and against ONNX Runtime, and says where the rest of the time goes. The tables
+above time each variant for 50 runs per process, a few milliseconds of work for a model this small, and their
+two int8 rows move by more than the gap between them from run to run; the section below runs every lowering and
+ONNX Runtime ten times longer in five processes, which is the comparison to trust.
 """,
     "mobilenet-v2": """
 Both int8 graphs are complete: ExecuTorch runs the whole network in one XNNPACK subgraph, and ONNX Runtime with
@@ -85,11 +83,13 @@ the gap is wider here (not profiled again); torch.ao's `x86`/`fbgemm` `.ptl` bea
     "minilm": """
 Both runtimes run the encoder's Linear layers as dynamically quantized int8 GEMMs and the attention matmuls in
 fp32, and both store the word-embedding table in int8 (ExecuTorch looks its rows up with
-`quantized_decomposed::embedding_byte`). ExecuTorch leaves the embedding lookup, the layer norms, the mean pooling (`sum`, `expand`) and the L2
-normalisation (`pow`) to portable kernels, so its graph is cut into dozens of XNNPACK subgraphs, and it wins all
-the same; ONNX Runtime fuses more (`SkipLayerNormalization`, `Gelu`, quantize-and-matmul pairs into
+`quantized_decomposed::embedding_byte`). ExecuTorch leaves the embedding lookup, the layer norms, the mean
+pooling (`sum`, `expand`) and the L2 normalisation (`pow`) to portable kernels, so its graph is cut into dozens of
+XNNPACK subgraphs; ONNX Runtime fuses more (`SkipLayerNormalization`, `Gelu`, quantize-and-matmul pairs into
 `DynamicQuantizeMatMul`/`MatMulIntegerToFloat`) but keeps many `Reshape`/`Transpose` nodes around the attention.
-ORT's `quantize_dynamic` defaults to per-tensor weights where edgeq uses per-channel ones, which is what costs it
+Neither decides the race on this CPU: the GEMMs do. *How far int8 matrix products carry on this CPU* below times
+MiniLM's Linears alone, and ONNX Runtime's int8 GEMMs gain clearly more over fp32 there than XNNPACK's, while the
+two fp32 rows are close. On the VNNI CPU of the 2026-11-25 run ExecuTorch's int8 was the faster of the two. ORT's `quantize_dynamic` defaults to per-tensor weights where edgeq uses per-channel ones, which is what costs it
 accuracy: passing `per_channel=True` (tried by hand) brought its cosine much closer to ExecuTorch's at about the
 same speed.
 """,
@@ -151,3 +151,44 @@ preemption, Python's garbage collector, which runs inside every runner's timed l
 is steady; the per-process medians show how steady the p50 is. Treat differences the verdict calls *n.s.* as ties.
 """,
 ]
+
+
+LSTM_LOWERINGS = """
+**What decides the time.** One inference is 8 steps of 2 layers, and each step multiplies a 1×128 hidden state
+(1×256 in the wavefront's second layer, which reads both layers' states at once) by a 512-row weight matrix; the
+recurrence forbids batching the steps. Two costs add up. The GEMMs: each is an XNNPACK dynamic quantization of its
+input followed by an int8 GEMM. The gate math: about ten small element-wise operators and slices per step, each
+paying a fixed dispatch inside the XNNPACK runtime whatever its size. The probe splits the two: with the gate math
+removed, the wavefront is faster by a fifth or less, so the GEMMs and their quantization are most of the time.
+
+**What the attempts did.** Reordering the gate rows and slicing instead of splitting (*per layer, fused gates*)
+keeps the recurrence inside XNNPACK (no portable split/select between subgraphs) and saves two activations per
+step: a small gain. A *joint GEMM* per step on `[x_t, h]` trades the add for a concat and gives up the batched
+input matmul: no gain. The *wavefront* runs the layers in lockstep (layer 2 does step t while layer 1 does step
+t + 1), so one set of gate operators serves both layers and the cell is spelled out 9 times instead of 16; the
+whole recurrence lowers to one XNNPACK subgraph, with both biases folded into one. It is the fastest of edgeq's
+lowerings, the smallest .pte and the quickest to build, so edgeq uses it for every unidirectional LSTM (a
+bidirectional one needs all of layer l before layer l + 1 starts and keeps the per-layer lowering). *One GEMM
+per wave* for both layers needs a zero block in the weight matrix: a third more int8 weights to read per wave, and
+slower.
+
+**What is left.** ONNX Runtime's `DynamicQuantizeLSTM` computes a layer's gates in one fused loop rather than as
+ten operators, and multiplies by weights it packed once at load. XNNPACK has no LSTM or fused-gate operator
+today, so a .pte must spell the cell out in operators; the wavefront spells it out half as often, and beyond that
+the step left is a fused LSTM cell in the backend. ExecuTorch's fp32 row is the model as it is, whose `aten.lstm`
+ExecuTorch decomposes layer by layer; ONNX Runtime's fp32 `LSTM` kernel beats it for the same reason.
+"""
+
+
+INT8_CEILING = """
+A model's int8 .pte can gain over its fp32 .pte at most what its int8 matrix products gain over fp32 ones, and
+MiniLM spends most of its time in these Linears; the rest of its graph (LayerNorm, softmax, the attention's fp32
+batched matmuls, the embedding lookup) runs at the same speed in both. On a CPU without VNNI, XNNPACK's int8
+GEMMs (dynamic: int8 weights, activations quantized per call; static: both int8) gain well under 2× over its fp32
+GEMMs, and ONNX Runtime's MLAS int8 kernels gain more on the same CPU, which is also why ONNX Runtime's MiniLM
+int8 beats edgeq's in the tables above. So on this CPU neither int8 scheme XNNPACK offers can bring MiniLM's .pte
+to 2× its fp32 .pte, and edgeq's MiniLM int8 .pte (its ratio to fp32 is in *Ratios* above) sits close to the
+ceiling this table measures. On the AVX-512 VNNI CPU of the
+2026-11-25 run the same int8 .pte ran about 3× its fp32; ARM cores with the dot-product extension (`dotprod` in
+a profile's ISA flags) are XNNPACK's main int8 target, and their speed-up must be measured on the device.
+"""

@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 CLI_RESULTS = Path(__file__).resolve().parent / "results" / "cli-startup.json"
+LSTM_RESULTS = Path(__file__).resolve().parent / "results" / "lstm-lowerings.json"
+CEILING_RESULTS = Path(__file__).resolve().parent / "results" / "int8-ceiling.json"
 
 _RUNTIME_NAMES = {"eager": "PyTorch eager", "torch.ao": "torch.ao (.ptl)", "executorch": "ExecuTorch (.pte, XNNPACK)",
                   "onnxruntime": "ONNX Runtime (CPU EP)"}
@@ -37,7 +39,9 @@ def render(document: dict[str, Any]) -> str:
         _ratios(document),
         _auto(document),
         _ort_versus_executorch(document),
+        _lstm_lowerings(),
         _published(document),
+        _int8_ceiling(),
         _general_notes(),
         _cli_startup(),
     ]
@@ -114,11 +118,8 @@ def _model_section(model: dict[str, Any]) -> str:
             lines.append(f"| {_RUNTIME_NAMES[row['runtime']]} | {variant} | failed: {_escape(row['error'])} | | | | | | | |")
             continue
         latency = row["latency_ms"]
-        cv = f"{latency['cv']:.1%}" + (" ⚠ noisy" if latency["noisy"] else "")
-        per_process = row.get("process_p50_ms") or [latency["p50"]]
-        spread = _ms(per_process[0]) if len(per_process) == 1 else f"{_ms(min(per_process))}–{_ms(max(per_process))}"
         lines.append(f"| {_RUNTIME_NAMES[row['runtime']]} | {variant} | {_ms(latency['p50'])} | {_ms(latency['p90'])} "
-                     f"| {cv} | {spread} | {_size(row['size_bytes'])} | {_memory(row)} | {_build_s(row)} "
+                     f"| {_cv(latency)} | {_spread(row)} | {_size(row['size_bytes'])} | {_memory(row)} | {_build_s(row)} "
                      f"| {_accuracy(model, row)} |")
     lines.append("")
     pte = _row(model, "executorch", "int8")
@@ -220,6 +221,68 @@ def _published(document: dict[str, Any]) -> str:
 
 def _general_notes() -> str:
     return "## Notes\n\n" + "\n".join(f"- {_prose(note)}" for note in notes.GENERAL) + "\n"
+
+
+def _lstm_lowerings(path: Path = LSTM_RESULTS) -> str:
+    """The int8 LSTM lowered several ways, from ``python -m benchmarks.lstm_lowerings``."""
+    if not path.is_file():
+        return ""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    settings, machine = data["settings"], data["machine"]
+    lines = [
+        "## Lowering the int8 LSTM\n",
+        f"Measured on {data['date'][:10]} (UTC) by `python -m benchmarks.lstm_lowerings` on {machine['cpu']} "
+        f"({', '.join(machine['isa']) or 'no SIMD flags'}): zoo:{data['model']}'s LSTM rewritten each way, quantized "
+        "by edgeq's dynamic PT2E scheme and lowered to XNNPACK, then run by the same runner and protocol as the "
+        f"tables above ({settings['runs']} timed runs in each of {settings['processes']} fresh processes per row, "
+        f"interleaved rounds, {settings['threads']} thread). *vs {data['baseline']}* is its p50 over the row's, with "
+        f"the verdict of the same significance rule. Top-1: {data['check']}; the probe is not an LSTM and is not "
+        "scored.\n",
+        f"| Lowering | p50 ms | p90 ms | CV | p50 per process | vs {data['baseline']} | XNNPACK subgraphs | "
+        "Ops outside XNNPACK | Size | Build s | Top-1 |",
+        "|---|--:|--:|--:|--:|---|--:|---|--:|--:|--:|",
+    ]
+    baseline = next(row for row in data["lowerings"] if row["name"] == data["baseline"])
+    for row in data["lowerings"]:
+        latency = row["latency_ms"]
+        name = f"**{row['name']}** (edgeq)" if row["name"] == data["shipped"] else row["name"]
+        verdict = "—" if row is baseline else _verdict(row, baseline)
+        outside = ", ".join(f"`{op}`" for op in row.get("ops_outside", [])) or ("—" if "ops_outside" in row else "")
+        accuracy = row.get("accuracy")
+        top1 = f"{accuracy['top1']:.2f} %" if accuracy and "top1" in accuracy else "—"
+        lines.append(f"| {name} | {_ms(latency['p50'])} | {_ms(latency['p90'])} | {_cv(latency)} | {_spread(row)} | "
+                     f"{verdict} | {row.get('xnnpack_subgraphs', '')} | {outside} | {_size(row['size_bytes'])} | "
+                     f"{row['build_s']:.1f} | {top1} |")
+    lines.append("")
+    lines.extend(f"- **{row['name']}**: {row['description']}." for row in data["lowerings"])
+    lines.extend(["", *(_prose(paragraph) + "\n" for paragraph in notes.LSTM_LOWERINGS.split("\n\n"))])
+    return "\n".join(lines)
+
+
+def _int8_ceiling(path: Path = CEILING_RESULTS) -> str:
+    """int8 against fp32 matrix products at MiniLM's shapes, from ``python -m benchmarks.int8_ceiling``."""
+    if not path.is_file():
+        return ""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    settings, machine, shape = data["settings"], data["machine"], data["shape"]
+    lines = [
+        "## How far int8 matrix products carry on this CPU\n",
+        f"Measured on {data['date'][:10]} (UTC) by `python -m benchmarks.int8_ceiling` on {machine['cpu']} "
+        f"({', '.join(machine['isa']) or 'no SIMD flags'}): MiniLM's encoder Linears alone, {shape['layers']} layers "
+        f"of four {shape['width']}→{shape['width']} Linears, {shape['width']}→{shape['feed_forward']}, GELU and "
+        f"{shape['feed_forward']}→{shape['width']}, at {shape['tokens']} tokens, random weights; "
+        f"{settings['runs']} timed runs in each of {settings['processes']} fresh processes per row, "
+        f"{settings['threads']} thread. *vs fp32* is against the same runtime's fp32 row.\n",
+        "| Runtime | Variant | p50 ms | CV | p50 per process | Size | vs fp32 |",
+        "|---|---|--:|--:|--:|--:|---|",
+    ]
+    for row in data["rows"]:
+        fp32 = next(other for other in data["rows"] if other["runtime"] == row["runtime"] and other["scheme"] == "none")
+        latency = row["latency_ms"]
+        lines.append(f"| {_RUNTIME_NAMES[row['runtime']]} | {row['variant']} | {_ms(latency['p50'])} | {_cv(latency)} | "
+                     f"{_spread(row)} | {_size(row['size_bytes'])} | {'—' if row is fp32 else _verdict(row, fp32)} |")
+    lines.extend(["", _prose(notes.INT8_CEILING) + "\n"])
+    return "\n".join(lines)
 
 
 def _cli_startup(path: Path = CLI_RESULTS) -> str:
@@ -360,6 +423,16 @@ def _auto(document: dict[str, Any]) -> str:
         lines.append(f"| {model['model']} | {auto['search_s']:.1f} | {ranked} | {chosen['variant']} .{chosen['format']} "
                      f"| {chosen['p50_ms'] / fastest:.2f}× | {shown} |")
     return "\n".join(lines) + "\n"
+
+
+def _cv(latency: dict[str, Any]) -> str:
+    return f"{latency['cv']:.1%}" + (" ⚠ noisy" if latency["noisy"] else "")
+
+
+def _spread(row: dict[str, Any]) -> str:
+    """The lowest and highest of the per-process medians."""
+    per_process = row.get("process_p50_ms") or [row["latency_ms"]["p50"]]
+    return _ms(per_process[0]) if len(per_process) == 1 else f"{_ms(min(per_process))}–{_ms(max(per_process))}"
 
 
 def _ms(value: float) -> str:

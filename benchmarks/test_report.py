@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -134,3 +135,38 @@ def test_the_auto_search_shows_its_time_its_candidates_of_both_formats_and_how_n
     page = render(document)
     assert "| minilm | 42.0 | — (not needed) | int8-static .pte | 1.05× | fp32 .pte 4.00, int8-static .pte 2.00, int8-static .ptl 1.90, " \
            "int8-dynamic .ptl failed |" in page
+
+
+def _lowering(name: str, p50: float, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "description": f"{name} described", "precision": "int8", "probe": False, "build_s": 12.5,
+            "size_bytes": 240_000, "latency_ms": _latency(p50), "process_p50_ms": [p50, p50 * 1.02],
+            "latencies_ms": _samples(p50), "accuracy": {"top1": 96.11}, **extra}
+
+
+def test_the_lstm_lowerings_are_compared_with_onnx_runtime_and_explained(tmp_path: Any) -> None:
+    from benchmarks.report import _lstm_lowerings
+
+    results = tmp_path / "lstm-lowerings.json"
+    results.write_text(json.dumps({
+        "date": "2026-01-01T00:00:00+00:00", "machine": {"cpu": "Test CPU", "isa": ["avx2"]},
+        "settings": {"runs": 500, "warmup": 50, "processes": 2, "threads": 1}, "model": "digits-lstm",
+        "check": "held-out top-1 on 360 labelled samples", "shipped": "wavefront", "baseline": "onnxruntime int8",
+        "lowerings": [
+            _lowering("per layer", 0.100, xnnpack_subgraphs=20, ops_outside=["aten_split_with_sizes_copy_default"]),
+            _lowering("wavefront", 0.080, xnnpack_subgraphs=1, ops_outside=[]),
+            _lowering("onnxruntime int8", 0.082),
+        ]}))
+    text = _lstm_lowerings(results)
+    per_layer, wavefront, ort = (next(line for line in text.splitlines() if line.startswith(f"| {name}"))
+                                 for name in ("per layer", "**wavefront** (edgeq)", "onnxruntime int8"))
+    assert "0.82× slower" in per_layer and "`aten_split_with_sizes_copy_default`" in per_layer and "| 20 |" in per_layer
+    assert "1.02× n.s." in wavefront and "96.11 %" in wavefront
+    assert "| — |" in ort
+    assert "- **per layer**: per layer described." in text
+    assert "What is left." in text  # the analysis in benchmarks/notes.py
+
+
+def test_the_lstm_section_is_left_out_until_it_was_measured(tmp_path: Any) -> None:
+    from benchmarks.report import _lstm_lowerings
+
+    assert _lstm_lowerings(tmp_path / "absent.json") == ""

@@ -2,8 +2,14 @@
 
 ``torch.export`` keeps ``nn.LSTM`` as one opaque ``aten.lstm`` op, so the
 XNNPACK quantizer never sees its matmuls and the weights stay fp32. The
-rewrite computes the same function with two ``nn.Linear`` per layer and
-direction (a time loop that export unrolls for the fixed sequence length).
+rewrites compute the same function with ``nn.Linear`` gates and a time loop
+that export unrolls for the fixed sequence length.
+
+A unidirectional LSTM becomes a ``WavefrontLSTM``: layer l runs step t in wave
+t + l, so all layers work side by side, one GEMM each per wave, and share one
+set of gate operators (``docs/benchmarks.md`` has the lowerings measured
+against each other). A bidirectional LSTM needs all of layer l before layer
+l + 1 starts, so it becomes a ``LinearLSTM``, one layer and direction at a time.
 """
 
 from __future__ import annotations
@@ -13,14 +19,100 @@ import copy
 import torch
 from torch import nn
 
+# torch stores the gate rows as (i, f, g, o); the wavefront keeps them as (i, f, o, g), so one sigmoid covers
+# the three gates and one tanh the cell input.
+_GATE_ROWS = (0, 1, 3, 2)
 
-class LinearLSTM(nn.Module):
-    """An ``nn.LSTM`` (any layers, bias, batch_first, bidirectional) built from ``nn.Linear`` gates."""
+
+class WavefrontLSTM(nn.Module):
+    """A unidirectional ``nn.LSTM`` (any layers, bias, batch_first) as Linear gates stepped in waves.
+
+    Per wave each working layer runs one GEMM: layer 0 on its hidden state (its input gates for every step
+    come from one matmul up front), layer l on ``[h of layer l-1, h of layer l]``, which sit side by side in
+    one state row. The gate math then runs once over all working layers.
+    """
 
     def __init__(self, lstm: nn.LSTM) -> None:
         super().__init__()
-        if lstm.proj_size:
-            raise ValueError("LSTM with proj_size is not supported")
+        _check(lstm)
+        if lstm.bidirectional:
+            raise ValueError("WavefrontLSTM is for unidirectional LSTMs; use LinearLSTM")
+        layers, hidden = lstm.num_layers, lstm.hidden_size
+        self.num_layers, self.hidden_size, self.batch_first = layers, hidden, lstm.batch_first
+        self.input_gates = nn.Linear(lstm.input_size, 4 * hidden, bias=lstm.bias)
+        self.hidden_gates = nn.Linear(hidden, 4 * hidden, bias=False)
+        self.layer_gates = nn.ModuleList(nn.Linear(2 * hidden, 4 * hidden, bias=lstm.bias) for _ in range(layers - 1))
+        with torch.no_grad():
+            self.input_gates.weight.copy_(_gate_rows(lstm.weight_ih_l0, hidden))
+            self.hidden_gates.weight.copy_(_gate_rows(lstm.weight_hh_l0, hidden))
+            if lstm.bias:
+                self.input_gates.bias.copy_(_gate_rows(lstm.bias_ih_l0 + lstm.bias_hh_l0, hidden))
+            for layer, gates in enumerate(self.layer_gates, start=1):
+                weight = torch.cat([getattr(lstm, f"weight_ih_l{layer}"), getattr(lstm, f"weight_hh_l{layer}")], dim=1)
+                gates.weight.copy_(_gate_rows(weight, hidden))
+                if lstm.bias:
+                    bias = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
+                    gates.bias.copy_(_gate_rows(bias, hidden))
+
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
+        layers, hidden = self.num_layers, self.hidden_size
+        unbatched = x.dim() == 2
+        if unbatched:
+            x = x.unsqueeze(0)
+        elif not self.batch_first:
+            x = x.transpose(0, 1)
+        batch, steps = x.shape[0], x.shape[1]
+        inputs = self.input_gates(x)  # [B, T, 4H]: layer 0's input gates for every step
+        zero_state = state is None
+        if zero_state:
+            h = x.new_zeros(batch, 1, layers * hidden)  # [B, 1, L*H]: every layer's h in one row
+            c = x.new_zeros(batch, layers, hidden)
+        else:
+            h0, c0 = ((s.unsqueeze(1) if unbatched else s).transpose(0, 1) for s in state)
+            h, c = h0.reshape(batch, 1, layers * hidden), c0
+        outputs = []
+        for wave in range(steps + layers - 1):
+            lo, hi = max(0, wave - steps + 1), min(wave, layers - 1) + 1  # layer l works on step wave - l
+            gates = []
+            for layer in range(lo, hi):
+                if layer == 0:
+                    step = _part(inputs, 1, wave, wave + 1)
+                    first = zero_state and wave == 0  # h is zero: its GEMM adds nothing
+                    gates.append(step if first else step + self.hidden_gates(_part(h, 2, 0, hidden)))
+                else:
+                    gates.append(self.layer_gates[layer - 1](_part(h, 2, (layer - 1) * hidden, (layer + 1) * hidden)))
+            h_new, c_new = self._cell(_join(gates, 1), None if zero_state and wave == 0 else _part(c, 1, lo, hi))
+            working = hi - lo
+            if hi == layers:
+                outputs.append(_part(h_new, 1, working - 1, working))
+            row = h_new if working == 1 else h_new.reshape(batch, 1, working * hidden)
+            h = _join([_part(h, 2, 0, lo * hidden), row, _part(h, 2, hi * hidden, layers * hidden)], 2)
+            c = _join([_part(c, 1, 0, lo), c_new, _part(c, 1, hi, layers)], 1)
+        out = _join(outputs, 1)  # [B, T, H]
+        h_n, c_n = h.reshape(batch, layers, hidden).transpose(0, 1), c.transpose(0, 1)
+        if unbatched:
+            return out.squeeze(0), (h_n.squeeze(1), c_n.squeeze(1))
+        if not self.batch_first:
+            out = out.transpose(0, 1)
+        return out, (h_n, c_n)
+
+    def _cell(self, gates: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The cell of every working layer at once: ``gates`` [B, n, 4H] as (i, f, o, g), ``c`` [B, n, H] (None
+        when zero); returns the new h and c."""
+        hidden = self.hidden_size
+        sig = torch.sigmoid(gates[..., :3 * hidden])
+        cell = torch.tanh(gates[..., 3 * hidden:])
+        c_new = sig[..., :hidden] * cell if c is None else sig[..., hidden:2 * hidden] * c + sig[..., :hidden] * cell
+        return sig[..., 2 * hidden:] * torch.tanh(c_new), c_new
+
+
+class LinearLSTM(nn.Module):
+    """An ``nn.LSTM`` (any layers, bias, batch_first, bidirectional) built from ``nn.Linear`` gates, one layer
+    and direction at a time."""
+
+    def __init__(self, lstm: nn.LSTM) -> None:
+        super().__init__()
+        _check(lstm)
         self.batch_first = lstm.batch_first
         self.num_layers = lstm.num_layers
         self.hidden_size = lstm.hidden_size
@@ -72,15 +164,9 @@ class LinearLSTM(nn.Module):
         return x, (h_n, c_n)
 
 
-def _linear(lstm: nn.LSTM, kind: str, suffix: str) -> nn.Linear:
-    weight = getattr(lstm, f"weight_{kind}{suffix}")
-    bias = getattr(lstm, f"bias_{kind}{suffix}", None) if lstm.bias else None
-    linear = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
-    with torch.no_grad():
-        linear.weight.copy_(weight)
-        if bias is not None:
-            linear.bias.copy_(bias)
-    return linear
+def linear_lstm(lstm: nn.LSTM) -> nn.Module:
+    """The rewrite that lowers fastest for ``lstm``: the wavefront, unless it is bidirectional."""
+    return LinearLSTM(lstm) if lstm.bidirectional else WavefrontLSTM(lstm)
 
 
 def replace_lstms(model: nn.Module) -> tuple[nn.Module, int]:
@@ -90,9 +176,45 @@ def replace_lstms(model: nn.Module) -> tuple[nn.Module, int]:
     for parent in list(model.modules()):
         for name, child in list(parent._modules.items()):
             if isinstance(child, nn.LSTM) and not child.proj_size:
-                replacement = LinearLSTM(child)
+                replacement = linear_lstm(child)
                 parent._modules[name] = replacement
                 if name in vars(parent):  # a reserved name kept reachable by edgeq.models.tracing
                     object.__setattr__(parent, name, replacement)
                 count += 1
     return model, count
+
+
+def _check(lstm: nn.LSTM) -> None:
+    if lstm.proj_size:
+        raise ValueError("LSTM with proj_size is not supported")
+
+
+def _gate_rows(weight: torch.Tensor, hidden: int) -> torch.Tensor:
+    return torch.cat([weight[k * hidden:(k + 1) * hidden] for k in _GATE_ROWS])
+
+
+def _part(t: torch.Tensor, dim: int, start: int, stop: int) -> torch.Tensor | None:
+    """``t[start:stop]`` along ``dim`` (1 or 2); ``None`` when empty, ``t`` itself when whole: export keeps a
+    no-op slice as an op of its own."""
+    if start >= stop:
+        return None
+    if start == 0 and stop == t.shape[dim]:
+        return t
+    return t[:, start:stop] if dim == 1 else t[:, :, start:stop]
+
+
+def _join(parts: list[torch.Tensor | None], dim: int) -> torch.Tensor:
+    """Concatenate the non-empty ``parts`` (a single one as is: XNNPACK only delegates a cat of two or more)."""
+    present = [p for p in parts if p is not None]
+    return present[0] if len(present) == 1 else torch.cat(present, dim)
+
+
+def _linear(lstm: nn.LSTM, kind: str, suffix: str) -> nn.Linear:
+    weight = getattr(lstm, f"weight_{kind}{suffix}")
+    bias = getattr(lstm, f"bias_{kind}{suffix}", None) if lstm.bias else None
+    linear = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
+    with torch.no_grad():
+        linear.weight.copy_(weight)
+        if bias is not None:
+            linear.bias.copy_(bias)
+    return linear
