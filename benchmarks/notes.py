@@ -163,11 +163,13 @@ removed, the wavefront is faster by a fifth or less, so the GEMMs and their quan
 
 **What the attempts did.** Reordering the gate rows and slicing instead of splitting (*per layer, fused gates*)
 keeps the recurrence inside XNNPACK (no portable split/select between subgraphs) and saves two activations per
-step: a small gain. A *joint GEMM* per step on `[x_t, h]` trades the add for a concat and gives up the batched
+step: a gain. A *joint GEMM* per step on `[x_t, h]` trades the add for a concat and gives up the batched
 input matmul: no gain. The *wavefront* runs the layers in lockstep (layer 2 does step t while layer 1 does step
 t + 1), so one set of gate operators serves both layers and the cell is spelled out 9 times instead of 16; the
-whole recurrence lowers to one XNNPACK subgraph, with both biases folded into one. It is the fastest of edgeq's
-lowerings, the smallest .pte and the quickest to build, so edgeq uses it for every unidirectional LSTM (a
+whole recurrence lowers to one XNNPACK subgraph (the second one in its row is the classifier, cut off by the
+model's `out[:, -1]`, a portable `select`), with both biases folded into one. It is the fastest of the lowerings
+and has the smallest .pte, and it builds faster than the per-layer ones, so edgeq uses it for every
+unidirectional LSTM (a
 bidirectional one needs all of layer l before layer l + 1 starts and keeps the per-layer lowering). *One GEMM
 per wave* for both layers needs a zero block in the weight matrix: a third more int8 weights to read per wave, and
 slower.
