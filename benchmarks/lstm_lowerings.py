@@ -3,10 +3,11 @@ against ONNX Runtime's fused ``DynamicQuantizeLSTM``.
 
 Each lowering rewrites the model's ``nn.LSTM`` as ``nn.Linear`` gates, goes through edgeq's dynamic PT2E
 quantization and XNNPACK lowering, and runs in ``runners/edgeq_runner.py`` exactly as ``make bench`` runs every
-.pte: fresh processes in interleaved rounds, one thread, samples pooled. Two of them are edgeq's (``LinearLSTM``,
-the lowering until December 2026, and ``WavefrontLSTM``, today's); the others are the attempts that lost, kept so
-that the figures in ``docs/benchmarks.md`` can be measured again, and one probe that is not an LSTM at all: the
-wavefront with its gate math removed, which shows how much of the time the GEMMs take. Results go to
+.pte: fresh processes in interleaved rounds, one thread, samples pooled. Two of them are edgeq's today
+(``WavefrontLSTM`` for this model, ``LinearLSTM`` for wide or bidirectional LSTMs), one is edgeq's until December
+2026, the others are attempts that lost, kept so that the figures in ``docs/benchmarks.md`` can be measured again,
+and one probe is not an LSTM at all: the wavefront with its gate math removed, which shows how much of the time
+the GEMMs take. Results go to
 ``benchmarks/results/lstm-lowerings.json``; ``benchmarks/report.py`` renders them.
 """
 
@@ -47,46 +48,42 @@ BASELINE = "onnxruntime int8"
 _DYNAMIC = QuantSpec(scheme="dynamic", engine="qnnpack", format="pte")
 
 
-class _PerLayerFused(LinearLSTM):
-    """Per layer, with the gate rows reordered (i, f, o, g) so one sigmoid and one tanh cover the gates, both
-    biases in the input matmul, slices where ``LinearLSTM`` splits and selects (which run outside XNNPACK), and
-    the first step's hidden GEMM skipped (its state is zero). Unidirectional, batch-first, zero state."""
+class _PerLayerSplit(nn.Module):
+    """edgeq's lowering until December 2026: one layer at a time in torch's gate order, each step's gates split
+    into four (a portable ``split``), three sigmoids and two tanh, the step taken by index (a portable ``select``).
+    Unidirectional, zero state."""
 
     def __init__(self, lstm: nn.LSTM) -> None:
-        super().__init__(lstm)
-        hidden = self.hidden_size
-        with torch.no_grad():
-            for into, hidden_gates in zip(self.input_gates, self.hidden_gates, strict=True):
-                into.bias.add_(hidden_gates.bias)
-                hidden_gates.bias.zero_()
-                for linear in (into, hidden_gates):
-                    linear.weight.copy_(_reordered(linear.weight, hidden))
-                    linear.bias.copy_(_reordered(linear.bias, hidden))
+        super().__init__()
+        self.hidden_size, self.num_layers, self.batch_first = lstm.hidden_size, lstm.num_layers, lstm.batch_first
+        self.input_gates = nn.ModuleList(_copied(lstm, "ih", layer) for layer in range(lstm.num_layers))
+        self.hidden_gates = nn.ModuleList(_copied(lstm, "hh", layer) for layer in range(lstm.num_layers))
 
     def forward(self, x: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        hidden, steps = self.hidden_size, x.shape[1]
-        x = x.transpose(0, 1)
+        x = x.transpose(0, 1) if self.batch_first else x
         for layer in range(self.num_layers):
             gates_in = self.input_gates[layer](x)
+            h = c = x.new_zeros(x.shape[1], self.hidden_size)
             outputs = []
-            for t in range(steps):
-                step = gates_in[t:t + 1]
-                gates = step if t == 0 else step + self.hidden_gates[layer](h)
-                sig = torch.sigmoid(gates[..., :3 * hidden])
-                cell = torch.tanh(gates[..., 3 * hidden:])
-                c = sig[..., :hidden] * cell if t == 0 else sig[..., hidden:2 * hidden] * c + sig[..., :hidden] * cell
-                h = sig[..., 2 * hidden:] * torch.tanh(c)
+            for t in range(x.shape[0]):
+                i, f, g, o = (gates_in[t] + self.hidden_gates[layer](h)).chunk(4, dim=-1)
+                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                h = torch.sigmoid(o) * torch.tanh(c)
                 outputs.append(h)
-            x = torch.cat(outputs)
-        return x.transpose(0, 1), None
+            x = torch.stack(outputs)
+        return (x.transpose(0, 1) if self.batch_first else x), None
 
 
-def _reordered(rows: torch.Tensor, hidden: int) -> torch.Tensor:
-    """torch's gate rows (i, f, g, o) as (i, f, o, g)."""
-    return torch.cat([rows[k * hidden:(k + 1) * hidden] for k in (0, 1, 3, 2)])
+def _copied(lstm: nn.LSTM, kind: str, layer: int) -> nn.Linear:
+    weight, bias = getattr(lstm, f"weight_{kind}_l{layer}"), getattr(lstm, f"bias_{kind}_l{layer}")
+    linear = nn.Linear(weight.shape[1], weight.shape[0])
+    with torch.no_grad():
+        linear.weight.copy_(weight)
+        linear.bias.copy_(bias)
+    return linear
 
 
-class _JointGemm(LinearLSTM):
+class _JointGemm(_PerLayerSplit):
     """Per layer, one GEMM per step on ``[x_t, h]`` (input and hidden weights side by side), no input matmul up
     front. Unidirectional, batch-first, zero state."""
 
@@ -173,14 +170,16 @@ class Lowering:
 
 
 LOWERINGS = (
-    Lowering("per layer", "edgeq until December 2026 (`LinearLSTM`): one layer at a time; per step a GEMM, an add, "
-             "a split into the four gates, three sigmoids and two tanh", LinearLSTM),
-    Lowering("per layer, fused gates", "gate rows reordered (i, f, o, g): one sigmoid and one tanh per step; "
-             "slices instead of split/select; no hidden GEMM on the first step", _PerLayerFused),
+    Lowering("per layer", "edgeq until December 2026: one layer at a time; per step a GEMM, an add, a split into "
+             "the four gates, three sigmoids and two tanh", _PerLayerSplit),
+    Lowering("per layer, fused gates", "edgeq today above 128 hidden units or bidirectional (`LinearLSTM`): gate "
+             "rows reordered (i, f, o, g), one sigmoid and one tanh per step; slices instead of split/select; both "
+             "biases in the input matmul; no hidden GEMM on the first step", LinearLSTM),
     Lowering("joint GEMM", "one GEMM per step on `[x_t, h]` instead of an input matmul up front plus a hidden GEMM",
              _JointGemm),
-    Lowering(SHIPPED, "edgeq today (`WavefrontLSTM`): layer l does step t in wave t + l, one GEMM per layer per "
-             "wave, one set of gate operators for both layers; 9 waves instead of 16 steps", WavefrontLSTM),
+    Lowering(SHIPPED, "edgeq today up to 128 hidden units, unidirectional (`WavefrontLSTM`): layer l does step t "
+             "in wave t + l, one GEMM per layer per wave, one set of gate operators for both layers; 9 waves instead "
+             "of 16 steps", WavefrontLSTM),
     Lowering("wavefront, one GEMM", "both layers in one GEMM per wave, `[[W_hh0, 0], [W_ih1, W_hh1]]` "
              "(a zero block: a third more hidden weights)", _BlockWavefront),
     Lowering("wavefront GEMMs only", "probe, not an LSTM: the wavefront with its gate math removed", _GemmsOnly,

@@ -163,16 +163,17 @@ removed, the wavefront is faster by a fifth or less, so the GEMMs and their quan
 
 **What the attempts did.** Reordering the gate rows and slicing instead of splitting (*per layer, fused gates*)
 keeps the recurrence inside XNNPACK (no portable split/select between subgraphs) and saves two activations per
-step: a gain. A *joint GEMM* per step on `[x_t, h]` trades the add for a concat and gives up the batched
-input matmul: no gain. The *wavefront* runs the layers in lockstep (layer 2 does step t while layer 1 does step
-t + 1), so one set of gate operators serves both layers and the cell is spelled out 9 times instead of 16; the
-whole recurrence lowers to one XNNPACK subgraph (the second one in its row is the classifier, cut off by the
-model's `out[:, -1]`, a portable `select`), with both biases folded into one. It is the fastest of the lowerings
-and has the smallest .pte, and it builds faster than the per-layer ones, so edgeq uses it for every
-unidirectional LSTM (a
-bidirectional one needs all of layer l before layer l + 1 starts and keeps the per-layer lowering). *One GEMM
-per wave* for both layers needs a zero block in the weight matrix: a third more int8 weights to read per wave, and
-slower.
+step: a gain. A *joint GEMM* per step on `[x_t, h]` trades the add for a concat and gives up the batched input
+matmul: no gain. The *wavefront* runs the layers in lockstep (layer 2 does step t while layer 1 does step t + 1),
+so one set of gate operators serves both layers and the cell is spelled out 9 times instead of 16; the whole
+recurrence lowers to one XNNPACK subgraph (the second one in its row is the classifier, cut off by the model's
+`out[:, -1]`, a portable `select`). On this small LSTM it is the fastest, with the smallest .pte, and it builds
+faster than the per-layer lowerings. It has a price that grows with the width: layer 2's input gates can no
+longer be one batched matmul over all steps, so its input weights are read once per step. On a wide LSTM that
+costs more than the dispatch it saves (`docs/quantization.md`, *LSTMs*, has a 3-layer, 256-unit example), so
+edgeq uses the wavefront up to 128 hidden units and *per layer, fused gates* above that and for bidirectional
+LSTMs. *One GEMM per wave* for both layers needs a zero block in the weight matrix: a third more int8 weights to
+read per wave, and slower.
 
 **What is left.** ONNX Runtime's `DynamicQuantizeLSTM` computes a layer's gates in one fused loop rather than as
 ten operators, and multiplies by weights it packed once at load. XNNPACK has no LSTM or fused-gate operator

@@ -5,11 +5,14 @@ XNNPACK quantizer never sees its matmuls and the weights stay fp32. The
 rewrites compute the same function with ``nn.Linear`` gates and a time loop
 that export unrolls for the fixed sequence length.
 
-A unidirectional LSTM becomes a ``WavefrontLSTM``: layer l runs step t in wave
-t + l, so all layers work side by side, one GEMM each per wave, and share one
-set of gate operators (``docs/benchmarks.md`` has the lowerings measured
-against each other). A bidirectional LSTM needs all of layer l before layer
-l + 1 starts, so it becomes a ``LinearLSTM``, one layer and direction at a time.
+Both rewrites keep the gate rows as (i, f, o, g), so one sigmoid and one tanh
+cover a cell, and slice where an index would leave XNNPACK. A small
+unidirectional LSTM becomes a ``WavefrontLSTM``: layer l runs step t in wave
+t + l, so all layers work side by side and share one set of gate operators,
+which pays where operator dispatch is most of the time. Any other becomes a
+``LinearLSTM``, one layer and direction at a time, whose input gates for a
+whole layer are one batched matmul (``docs/benchmarks.md`` and
+``docs/quantization.md`` have the lowerings measured against each other).
 """
 
 from __future__ import annotations
@@ -97,18 +100,14 @@ class WavefrontLSTM(nn.Module):
         return out, (h_n, c_n)
 
     def _cell(self, gates: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The cell of every working layer at once: ``gates`` [B, n, 4H] as (i, f, o, g), ``c`` [B, n, H] (None
-        when zero); returns the new h and c."""
-        hidden = self.hidden_size
-        sig = torch.sigmoid(gates[..., :3 * hidden])
-        cell = torch.tanh(gates[..., 3 * hidden:])
-        c_new = sig[..., :hidden] * cell if c is None else sig[..., hidden:2 * hidden] * c + sig[..., :hidden] * cell
-        return sig[..., 2 * hidden:] * torch.tanh(c_new), c_new
+        """The cell of every working layer at once (``gates`` [B, n, 4H])."""
+        return _cell(gates, c, self.hidden_size)
 
 
 class LinearLSTM(nn.Module):
     """An ``nn.LSTM`` (any layers, bias, batch_first, bidirectional) built from ``nn.Linear`` gates, one layer
-    and direction at a time."""
+    and direction at a time: each layer's input gates for every step come from one matmul, then one GEMM per
+    step on the hidden state, and the cell as in ``WavefrontLSTM``."""
 
     def __init__(self, lstm: nn.LSTM) -> None:
         super().__init__()
@@ -119,11 +118,21 @@ class LinearLSTM(nn.Module):
         self.directions = 2 if lstm.bidirectional else 1
         self.input_gates = nn.ModuleList()
         self.hidden_gates = nn.ModuleList()
+        hidden = lstm.hidden_size
         for layer in range(lstm.num_layers):
             for direction in range(self.directions):
                 suffix = f"_l{layer}" + ("_reverse" if direction else "")
-                self.input_gates.append(_linear(lstm, "ih", suffix))
-                self.hidden_gates.append(_linear(lstm, "hh", suffix))
+                into = getattr(lstm, f"weight_ih{suffix}")
+                input_gates = nn.Linear(into.shape[1], 4 * hidden, bias=lstm.bias)
+                hidden_gates = nn.Linear(hidden, 4 * hidden, bias=False)
+                with torch.no_grad():
+                    input_gates.weight.copy_(_gate_rows(into, hidden))
+                    hidden_gates.weight.copy_(_gate_rows(getattr(lstm, f"weight_hh{suffix}"), hidden))
+                    if lstm.bias:
+                        bias = getattr(lstm, f"bias_ih{suffix}") + getattr(lstm, f"bias_hh{suffix}")
+                        input_gates.bias.copy_(_gate_rows(bias, hidden))
+                self.input_gates.append(input_gates)
+                self.hidden_gates.append(hidden_gates)
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
         unbatched = x.dim() == 2
@@ -131,32 +140,29 @@ class LinearLSTM(nn.Module):
             x = x.unsqueeze(1)
         elif self.batch_first:
             x = x.transpose(0, 1)
-        steps, batch = x.shape[0], x.shape[1]
-        if state is None:
-            zeros = x.new_zeros(self.num_layers * self.directions, batch, self.hidden_size)
-            h0, c0 = zeros, zeros
-        else:
-            h0, c0 = (s.unsqueeze(1) for s in state) if unbatched else state
+        steps = x.shape[0]
+        if state is not None:
+            state = tuple(s.unsqueeze(1) for s in state) if unbatched else state
         last_h, last_c = [], []
         for layer in range(self.num_layers):
             outputs = []
             for direction in range(self.directions):
                 index = layer * self.directions + direction
-                gates_in = self.input_gates[index](x)  # all time steps in one matmul
-                h, c = h0[index], c0[index]
-                order = range(steps - 1, -1, -1) if direction else range(steps)
-                hs = [h] * steps
-                for t in order:
-                    gates = gates_in[t] + self.hidden_gates[index](h)
-                    i, f, g, o = gates.chunk(4, dim=-1)
-                    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-                    h = torch.sigmoid(o) * torch.tanh(c)
+                inputs = self.input_gates[index](x)  # [T, B, 4H]: every step's input gates in one matmul
+                h = c = None  # [1, B, H]; None while zero
+                if state is not None:
+                    h, c = (_part(s, 0, index, index + 1) for s in state)
+                hs: list[torch.Tensor | None] = [None] * steps
+                for t in range(steps - 1, -1, -1) if direction else range(steps):
+                    step = _part(inputs, 0, t, t + 1)
+                    gates = step if h is None else step + self.hidden_gates[index](h)
+                    h, c = _cell(gates, c, self.hidden_size)
                     hs[t] = h
-                outputs.append(torch.stack(hs))
+                outputs.append(_join(hs, 0))
                 last_h.append(h)
                 last_c.append(c)
-            x = outputs[0] if self.directions == 1 else torch.cat(outputs, dim=-1)
-        h_n, c_n = torch.stack(last_h), torch.stack(last_c)
+            x = _join(outputs, 2)
+        h_n, c_n = _join(last_h, 0), _join(last_c, 0)
         if unbatched:
             return x.squeeze(1), (h_n.squeeze(1), c_n.squeeze(1))
         if self.batch_first:
@@ -164,9 +170,17 @@ class LinearLSTM(nn.Module):
         return x, (h_n, c_n)
 
 
+# Above this hidden size the per-layer lowering is faster: its input gates for a whole layer are one batched
+# matmul, where the wavefront reads layer l's input weights once per step (docs/quantization.md, "LSTMs").
+WAVEFRONT_MAX_HIDDEN = 128
+
+
 def linear_lstm(lstm: nn.LSTM) -> nn.Module:
-    """The rewrite that lowers fastest for ``lstm``: the wavefront, unless it is bidirectional."""
-    return LinearLSTM(lstm) if lstm.bidirectional else WavefrontLSTM(lstm)
+    """The rewrite that lowers fastest for ``lstm``: the wavefront for a small unidirectional LSTM, where
+    operator dispatch is most of the time; otherwise one layer at a time."""
+    if lstm.bidirectional or lstm.hidden_size > WAVEFRONT_MAX_HIDDEN:
+        return LinearLSTM(lstm)
+    return WavefrontLSTM(lstm)
 
 
 def replace_lstms(model: nn.Module) -> tuple[nn.Module, int]:
@@ -189,32 +203,29 @@ def _check(lstm: nn.LSTM) -> None:
         raise ValueError("LSTM with proj_size is not supported")
 
 
+def _cell(gates: torch.Tensor, c: torch.Tensor | None, hidden: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One LSTM cell: ``gates`` [..., 4H] as (i, f, o, g), ``c`` [..., H] (None when zero); the new h and c."""
+    sig = torch.sigmoid(gates[..., :3 * hidden])
+    cell = torch.tanh(gates[..., 3 * hidden:])
+    c_new = sig[..., :hidden] * cell if c is None else sig[..., hidden:2 * hidden] * c + sig[..., :hidden] * cell
+    return sig[..., 2 * hidden:] * torch.tanh(c_new), c_new
+
+
 def _gate_rows(weight: torch.Tensor, hidden: int) -> torch.Tensor:
     return torch.cat([weight[k * hidden:(k + 1) * hidden] for k in _GATE_ROWS])
 
 
 def _part(t: torch.Tensor, dim: int, start: int, stop: int) -> torch.Tensor | None:
-    """``t[start:stop]`` along ``dim`` (1 or 2); ``None`` when empty, ``t`` itself when whole: export keeps a
-    no-op slice as an op of its own."""
+    """``t[start:stop]`` along ``dim``; ``None`` when empty, ``t`` itself when whole: export keeps a no-op slice
+    as an op of its own. A slice, not an index: XNNPACK delegates slices but not ``select``."""
     if start >= stop:
         return None
     if start == 0 and stop == t.shape[dim]:
         return t
-    return t[:, start:stop] if dim == 1 else t[:, :, start:stop]
+    return t.narrow(dim, start, stop - start)
 
 
 def _join(parts: list[torch.Tensor | None], dim: int) -> torch.Tensor:
     """Concatenate the non-empty ``parts`` (a single one as is: XNNPACK only delegates a cat of two or more)."""
     present = [p for p in parts if p is not None]
     return present[0] if len(present) == 1 else torch.cat(present, dim)
-
-
-def _linear(lstm: nn.LSTM, kind: str, suffix: str) -> nn.Linear:
-    weight = getattr(lstm, f"weight_{kind}{suffix}")
-    bias = getattr(lstm, f"bias_{kind}{suffix}", None) if lstm.bias else None
-    linear = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
-    with torch.no_grad():
-        linear.weight.copy_(weight)
-        if bias is not None:
-            linear.bias.copy_(bias)
-    return linear

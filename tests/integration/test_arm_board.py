@@ -158,3 +158,27 @@ def test_an_fp16_pte_matches_fp32_on_the_board_whose_cpu_has_fp16_arithmetic(boa
             want = model(*sample)
             assert out.dtype == torch.float32
             assert torch.nn.functional.cosine_similarity(out.flatten(), want.flatten(), dim=0) >= 0.999
+
+
+def test_an_int8_lstm_pte_runs_on_the_boards_older_executorch_and_keeps_its_states(board, tmp_path):
+    """The wavefront LSTM lowering (built by the host's ExecuTorch) on the board's ExecuTorch 1.0.1: the output
+    sequence and the (h, c) states all come back, close to fp32."""
+    from edgeq.export.pte import write_pte
+    from edgeq.quantize.pt2e import quantize_pt2e
+    from edgeq.quantize.spec import QuantSpec
+
+    torch.manual_seed(0)
+    model = torch.nn.LSTM(4, 16, num_layers=2, batch_first=True).eval()
+    example = (torch.randn(1, 6, 4),)
+    samples = [(torch.randn(1, 6, 4),) for _ in range(3)]
+    quantized = quantize_pt2e(model, example, samples, QuantSpec(scheme="dynamic", engine="qnnpack", format="pte"))
+    write_pte(quantized.model, example, tmp_path / "lstm.pte")
+    bench = _runner_on_board(board, tmp_path / "lstm.pte", example, samples)
+    assert bench.arch == "aarch64"
+    with torch.no_grad():
+        for sample, outputs in zip(samples, bench.check_outputs, strict=True):
+            out, (h, c) = model(*sample)
+            assert len(outputs) == 3
+            for got, want in zip(outputs, (out, h, c), strict=True):
+                assert got.shape == want.shape
+                assert torch.nn.functional.cosine_similarity(got.flatten(), want.flatten(), dim=0) >= 0.99

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from edgeq.quantize.lstm import LinearLSTM, WavefrontLSTM, replace_lstms
+from edgeq.quantize.lstm import WAVEFRONT_MAX_HIDDEN, LinearLSTM, WavefrontLSTM, replace_lstms
 
 
 def _same(got, expected):
@@ -56,21 +56,24 @@ def test_replace_lstms_leaves_the_original_model_alone():
     assert count == 1 and isinstance(rewritten[0], WavefrontLSTM) and isinstance(model[0], nn.LSTM)
 
 
-def test_a_bidirectional_lstm_is_rewritten_layer_by_layer():
-    rewritten, _ = replace_lstms(nn.Sequential(nn.LSTM(4, 8, bidirectional=True)))
+@pytest.mark.parametrize("lstm", [nn.LSTM(4, 8, bidirectional=True), nn.LSTM(4, WAVEFRONT_MAX_HIDDEN + 1, 2)])
+def test_a_bidirectional_or_wide_lstm_is_rewritten_layer_by_layer(lstm):
+    rewritten, _ = replace_lstms(nn.Sequential(lstm))
     assert isinstance(rewritten[0], LinearLSTM)
 
 
-def test_the_wavefront_lowers_to_xnnpack_in_one_piece(tmp_path):
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_the_rewrites_lower_to_xnnpack_in_one_piece(tmp_path, bidirectional):
     """Every step of the int8 recurrence is delegated: no portable split/select cuts the graph per step."""
     from edgeq.export.pte import write_pte
     from edgeq.quantize.pt2e import quantize_pt2e
     from edgeq.quantize.spec import QuantSpec
 
     torch.manual_seed(0)
-    model = nn.Sequential(nn.LSTM(4, 16, num_layers=2, batch_first=True)).eval()
+    model = nn.Sequential(nn.LSTM(4, 16, num_layers=2, batch_first=True, bidirectional=bidirectional)).eval()
     example = (torch.randn(1, 4, 4),)
     quantized = quantize_pt2e(model, example, [example], QuantSpec(scheme="dynamic", engine="qnnpack", format="pte"))
     info = write_pte(quantized.model, example, tmp_path / "lstm.pte")
-    assert info["delegated_subgraphs"] == 1
-    assert set(info["ops_outside_backend"]) <= {"aten_full_default"}  # the zero state, made once
+    assert set(info["ops_outside_backend"]) <= {"aten_full_default"}  # the wavefront's zero state, made once
+    if not bidirectional:
+        assert info["delegated_subgraphs"] == 1
