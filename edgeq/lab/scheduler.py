@@ -245,6 +245,7 @@ class LabRun:
         for worker in workers:
             worker.join()
         self._workers_done.set()
+        watcher.join()  # no thread of the run may outlive it: daemon threads at interpreter exit can abort it
         for job in self.jobs:
             if job.state == "queued" and not self.stop.is_set():
                 reason = f"no healthy device of profile {job.key.profile} was left to run it"

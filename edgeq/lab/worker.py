@@ -135,6 +135,7 @@ class Worker(LabRun):
             self._workers_done.set()
             self.drain.set()
             keeper.join(timeout=5)
+            watcher.join(timeout=5)
             self.store.stop_worker(self.name)
             self.say(LabEvent("*", "stopped", message=f"worker {self.name} stopped"))
 

@@ -114,8 +114,8 @@ def test_a_job_that_keeps_losing_its_worker_ends_infra_with_the_history_of_its_a
     store = _store(tmp_path)
     run_id = _submit(inventory, store, schemes=("none",))
     for attempt in (1, 2):
-        _, claim = _claimed(store, run_id, "a", f"w{attempt}", ttl_s=0.2)
-        time.sleep(0.3)
+        _, claim = _claimed(store, run_id, "a", f"w{attempt}", ttl_s=2.0)  # long enough to claim on a busy host
+        time.sleep(2.2)
         store.reap()
     job = store.job(claim.job.id)
     assert job.state == "infra" and [a.outcome for a in job.attempts] == ["infra", "infra"]
