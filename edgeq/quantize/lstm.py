@@ -9,7 +9,7 @@ Both rewrites keep the gate rows as (i, f, o, g), so one sigmoid and one tanh
 cover a cell, and slice where an index would leave XNNPACK. A small
 unidirectional LSTM becomes a ``WavefrontLSTM``: layer l runs step t in wave
 t + l, so all layers work side by side and share one set of gate operators,
-which pays where operator dispatch is most of the time. Any other becomes a
+which pays while the layers are narrow. Any other becomes a
 ``LinearLSTM``, one layer and direction at a time, whose input gates for a
 whole layer are one batched matmul (``docs/benchmarks.md`` and
 ``docs/quantization.md`` have the lowerings measured against each other).
@@ -176,8 +176,8 @@ WAVEFRONT_MAX_HIDDEN = 128
 
 
 def linear_lstm(lstm: nn.LSTM) -> nn.Module:
-    """The rewrite that lowers fastest for ``lstm``: the wavefront for a small unidirectional LSTM, where
-    operator dispatch is most of the time; otherwise one layer at a time."""
+    """The rewrite that lowers fastest for ``lstm``: the wavefront for a small unidirectional LSTM, where the
+    operators it saves outweigh its unbatched input gates; otherwise one layer at a time."""
     if lstm.bidirectional or lstm.hidden_size > WAVEFRONT_MAX_HIDDEN:
         return LinearLSTM(lstm)
     return WavefrontLSTM(lstm)
