@@ -22,6 +22,8 @@ import copy
 import torch
 from torch import nn
 
+from edgeq.quantize.module_paths import replace_module
+
 # torch stores the gate rows as (i, f, g, o); the wavefront keeps them as (i, f, o, g), so one sigmoid covers
 # the three gates and one tanh the cell input.
 _GATE_ROWS = (0, 1, 3, 2)
@@ -42,20 +44,12 @@ class WavefrontLSTM(nn.Module):
             raise ValueError("WavefrontLSTM is for unidirectional LSTMs; use LinearLSTM")
         layers, hidden = lstm.num_layers, lstm.hidden_size
         self.num_layers, self.hidden_size, self.batch_first = layers, hidden, lstm.batch_first
-        self.input_gates = nn.Linear(lstm.input_size, 4 * hidden, bias=lstm.bias)
-        self.hidden_gates = nn.Linear(hidden, 4 * hidden, bias=False)
-        self.layer_gates = nn.ModuleList(nn.Linear(2 * hidden, 4 * hidden, bias=lstm.bias) for _ in range(layers - 1))
-        with torch.no_grad():
-            self.input_gates.weight.copy_(_gate_rows(lstm.weight_ih_l0, hidden))
-            self.hidden_gates.weight.copy_(_gate_rows(lstm.weight_hh_l0, hidden))
-            if lstm.bias:
-                self.input_gates.bias.copy_(_gate_rows(lstm.bias_ih_l0 + lstm.bias_hh_l0, hidden))
-            for layer, gates in enumerate(self.layer_gates, start=1):
-                weight = torch.cat([getattr(lstm, f"weight_ih_l{layer}"), getattr(lstm, f"weight_hh_l{layer}")], dim=1)
-                gates.weight.copy_(_gate_rows(weight, hidden))
-                if lstm.bias:
-                    bias = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
-                    gates.bias.copy_(_gate_rows(bias, hidden))
+        self.input_gates = _gates(lstm.weight_ih_l0, _bias(lstm, "_l0"), hidden)
+        self.hidden_gates = _gates(lstm.weight_hh_l0, None, hidden)
+        self.layer_gates = nn.ModuleList(
+            _gates(torch.cat([getattr(lstm, f"weight_ih_l{layer}"), getattr(lstm, f"weight_hh_l{layer}")], dim=1),
+                   _bias(lstm, f"_l{layer}"), hidden)
+            for layer in range(1, layers))
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
         layers, hidden = self.num_layers, self.hidden_size
@@ -118,21 +112,11 @@ class LinearLSTM(nn.Module):
         self.directions = 2 if lstm.bidirectional else 1
         self.input_gates = nn.ModuleList()
         self.hidden_gates = nn.ModuleList()
-        hidden = lstm.hidden_size
         for layer in range(lstm.num_layers):
             for direction in range(self.directions):
                 suffix = f"_l{layer}" + ("_reverse" if direction else "")
-                into = getattr(lstm, f"weight_ih{suffix}")
-                input_gates = nn.Linear(into.shape[1], 4 * hidden, bias=lstm.bias)
-                hidden_gates = nn.Linear(hidden, 4 * hidden, bias=False)
-                with torch.no_grad():
-                    input_gates.weight.copy_(_gate_rows(into, hidden))
-                    hidden_gates.weight.copy_(_gate_rows(getattr(lstm, f"weight_hh{suffix}"), hidden))
-                    if lstm.bias:
-                        bias = getattr(lstm, f"bias_ih{suffix}") + getattr(lstm, f"bias_hh{suffix}")
-                        input_gates.bias.copy_(_gate_rows(bias, hidden))
-                self.input_gates.append(input_gates)
-                self.hidden_gates.append(hidden_gates)
+                self.input_gates.append(_gates(getattr(lstm, f"weight_ih{suffix}"), _bias(lstm, suffix), lstm.hidden_size))
+                self.hidden_gates.append(_gates(getattr(lstm, f"weight_hh{suffix}"), None, lstm.hidden_size))
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
         unbatched = x.dim() == 2
@@ -186,16 +170,11 @@ def linear_lstm(lstm: nn.LSTM) -> nn.Module:
 def replace_lstms(model: nn.Module) -> tuple[nn.Module, int]:
     """A copy of ``model`` with every supported ``nn.LSTM`` rewritten; returns it and the count."""
     model = copy.deepcopy(model)
-    count = 0
-    for parent in list(model.modules()):
-        for name, child in list(parent._modules.items()):
-            if isinstance(child, nn.LSTM) and not child.proj_size:
-                replacement = linear_lstm(child)
-                parent._modules[name] = replacement
-                if name in vars(parent):  # a reserved name kept reachable by edgeq.models.tracing
-                    object.__setattr__(parent, name, replacement)
-                count += 1
-    return model, count
+    paths = [path for path, module in model.named_modules(remove_duplicate=False)
+             if isinstance(module, nn.LSTM) and not module.proj_size]
+    for path in paths:
+        replace_module(model, path, linear_lstm(model.get_submodule(path)))
+    return model, len(paths)
 
 
 def _check(lstm: nn.LSTM) -> None:
@@ -209,6 +188,21 @@ def _cell(gates: torch.Tensor, c: torch.Tensor | None, hidden: int) -> tuple[tor
     cell = torch.tanh(gates[..., 3 * hidden:])
     c_new = sig[..., :hidden] * cell if c is None else sig[..., hidden:2 * hidden] * c + sig[..., :hidden] * cell
     return sig[..., 2 * hidden:] * torch.tanh(c_new), c_new
+
+
+def _gates(weight: torch.Tensor, bias: torch.Tensor | None, hidden: int) -> nn.Linear:
+    """A Linear computing the four gates from ``weight`` and ``bias`` (torch's row order), its rows as (i, f, o, g)."""
+    linear = nn.Linear(weight.shape[1], 4 * hidden, bias=bias is not None)
+    with torch.no_grad():
+        linear.weight.copy_(_gate_rows(weight, hidden))
+        if bias is not None:
+            linear.bias.copy_(_gate_rows(bias, hidden))
+    return linear
+
+
+def _bias(lstm: nn.LSTM, suffix: str) -> torch.Tensor | None:
+    """Both of a layer's biases as one (they are always added together), or None without biases."""
+    return getattr(lstm, f"bias_ih{suffix}") + getattr(lstm, f"bias_hh{suffix}") if lstm.bias else None
 
 
 def _gate_rows(weight: torch.Tensor, hidden: int) -> torch.Tensor:
