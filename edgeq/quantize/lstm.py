@@ -172,6 +172,8 @@ def replace_lstms(model: nn.Module) -> tuple[nn.Module, int]:
     model = copy.deepcopy(model)
     paths = [path for path, module in model.named_modules(remove_duplicate=False)
              if isinstance(module, nn.LSTM) and not module.proj_size]
+    if paths == [""]:  # the model is an LSTM itself
+        return linear_lstm(model), 1
     for path in paths:
         replace_module(model, path, linear_lstm(model.get_submodule(path)))
     return model, len(paths)

@@ -56,6 +56,11 @@ def test_replace_lstms_leaves_the_original_model_alone():
     assert count == 1 and isinstance(rewritten[0], WavefrontLSTM) and isinstance(model[0], nn.LSTM)
 
 
+def test_a_model_that_is_an_lstm_itself_is_rewritten():
+    rewritten, count = replace_lstms(nn.LSTM(4, 8))
+    assert count == 1 and isinstance(rewritten, WavefrontLSTM)
+
+
 @pytest.mark.parametrize("lstm", [nn.LSTM(4, 8, bidirectional=True), nn.LSTM(4, WAVEFRONT_MAX_HIDDEN + 1, 2)])
 def test_a_bidirectional_or_wide_lstm_is_rewritten_layer_by_layer(lstm):
     rewritten, _ = replace_lstms(nn.Sequential(lstm))
