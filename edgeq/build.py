@@ -4,13 +4,12 @@ A ``ModelBuild`` holds what does not depend on which device runs the artifacts: 
 for tracing, the samples its outputs are checked on and the eager model's outputs for them (the
 reference every artifact is compared with), and the artifacts themselves, built once per
 ``QuantSpec`` and cached by content. ``edgeq run`` measures them on one device; the lab on every
-device of the profile (``edgeq.measure``).
+device of the profile (``edgeq.measure``, which takes the build's ``workload``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,6 +18,7 @@ from edgeq.cache import cache_dir
 from edgeq.errors import ModelError, summarize
 from edgeq.export import Artifact, ArtifactCache, build_artifact
 from edgeq.inspection import check_samples
+from edgeq.measure import Workload
 from edgeq.metrics import Metric, resolve_metric
 from edgeq.models import LoadedModel
 from edgeq.models.tracing import prepare_for_tracing
@@ -69,10 +69,34 @@ class ModelBuild:
         self.say(f"building {spec.variant} .{spec.format}")
         return build_artifact(self.loaded, self.prepared, spec, self.cache, self.profile.name, say=self.say)
 
-    def save_inputs(self, folder: Path) -> tuple[Path, Path]:
-        """The example inputs and the check inputs as files for the device runner: (inputs.pt, check.pt)."""
-        inputs, check = folder / "inputs.pt", folder / "check.pt"
-        torch.save(self.loaded.example_inputs, inputs)
-        torch.save(self.check_inputs, check)
-        return inputs, check
+    @property
+    def workload(self) -> Workload:
+        """What the measuring half runs this model's artifacts on: its example inputs, the check samples and the
+        eager model's outputs on them."""
+        return Workload(tuple(self.loaded.example_inputs), self.check_inputs, self.reference)
 
+    def score(self, outputs: list[list[Any]], artifact: Artifact) -> tuple[dict[str, Any] | None, float | None]:
+        """``(accuracy, quality)`` of an artifact from its outputs on the check samples: the accuracy on the model's
+        evaluation set (or its evaluation function, run on the host), and the value the budget judges in this
+        build's metric."""
+        accuracy = self._accuracy(outputs, artifact)
+        if self.metric.name == "accuracy":
+            return accuracy, accuracy["value"] if accuracy else None
+        from edgeq import metrics
+
+        return accuracy, metrics.score_outputs(self.metric, self.loaded, self.reference, outputs) if outputs else None
+
+    def _accuracy(self, outputs: list[list[Any]], artifact: Artifact) -> dict[str, Any] | None:
+        loaded = self.loaded
+        if loaded.eval_set is not None and outputs:
+            return {"metric": loaded.eval_set.metric, "value": loaded.eval_set.score(outputs), "samples": len(outputs)}
+        if loaded.evaluator is not None:
+            from edgeq.export.host_runtime import load_forward
+
+            engine = artifact.manifest.data.get("engine")
+            try:
+                value = float(loaded.evaluator(load_forward(artifact.path, artifact.format, engine)))
+            except Exception as exc:  # noqa: BLE001 - user evaluation code
+                raise ModelError(f"{loaded.name}: the evaluation function raised {summarize(exc)}") from exc
+            return {"metric": "user", "value": value, "evaluated_on": "host"}
+        return None

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 _MIXED_COUNTS = (1, 2, 4)  # how many of the most sensitive layers to keep in float, trial by trial
 _BUILD_ERRORS = (QuantizationError, ExportError, ModelError)
+_FP32_COSINE_WARN = 0.999  # an fp32 artifact further than this from the eager model changed the model's math
 
 
 class _CandidateFailed(Exception):
@@ -177,7 +178,7 @@ class _Session:
         return self.build.spec(scheme, fmt or self.fmt, **overrides)
 
     def run(self, scratch: Path) -> RunResult:
-        self.bench = DeviceBench(self.target, self.build, self.bench_spec, scratch, self.say)
+        self.bench = DeviceBench(self.target, self.build.workload, self.bench_spec, scratch, self.say)
         fp32 = self._baseline()
         reference_value = metrics.reference_value(self.metric, fp32.quality)
         enforced = self.options.max_drop is not None
@@ -316,16 +317,19 @@ class _Session:
         except _BUILD_ERRORS as exc:
             raise _CandidateFailed(_build_stage(exc), exc) from exc
         try:
-            staged = self._push(spec, artifact)
-            return self._run_and_judge(spec, artifact, staged.path, reason)
+            return self._run_and_judge(spec, artifact, reason)
         except (BenchError, ModelError) as exc:
             raise _CandidateFailed("run", exc) from exc
 
-    def _run_and_judge(self, spec: QuantSpec, artifact: Artifact, remote_artifact: str, reason: str) -> VariantResult:
-        measured = self.bench.measure(spec, artifact, remote_artifact)
-        self.notices += measured.warnings
-        result = VariantResult(spec, artifact, measured.bench, measured.accuracy, measured.numerics, reason,
-                               quality=measured.quality, remeasured=measured.remeasured)
+    def _run_and_judge(self, spec: QuantSpec, artifact: Artifact, reason: str) -> VariantResult:
+        measured = self.bench.measure(artifact)
+        accuracy, quality = self.build.score(measured.outputs, artifact)
+        numerics = measured.numerics
+        if spec.scheme == "none" and numerics and numerics["cosine"] < _FP32_COSINE_WARN:
+            self.notices.append(f"fp32 .{spec.format} differs from the eager model (cosine {numerics['cosine']:.4f}, "
+                                f"max error {numerics['max_abs_err']:.3g}): the export changed the model's math")
+        result = VariantResult(spec, artifact, measured.bench, accuracy, numerics, reason, quality=quality,
+                               remeasured=measured.remeasured)
         if spec.scheme != "none":
             result.within_budget, result.budget_note = self.budget.judge(result.quality)
         self.results.append(result)

@@ -229,8 +229,37 @@ def _host_isa(arch: str) -> list[str]:
 
 
 def _host_cpu_name() -> str | None:
-    for line in _read_cpuinfo().splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("model name", "Hardware", "Model"):
-            return value.strip()
-    return None
+    return cpu_name(_read_cpuinfo())
+
+
+# Arm's part numbers (``CPU part`` in /proc/cpuinfo of implementer 0x41), for boards whose kernel names no model.
+_ARM_PARTS = {
+    "0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57", "0xd08": "Cortex-A72",
+    "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76", "0xd0c": "Neoverse-N1", "0xd0d": "Cortex-A77",
+    "0xd40": "Neoverse-V1", "0xd41": "Cortex-A78", "0xd44": "Cortex-X1", "0xd46": "Cortex-A510", "0xd47": "Cortex-A710",
+    "0xd48": "Cortex-X2", "0xd49": "Neoverse-N2", "0xd4b": "Cortex-A78C", "0xd4d": "Cortex-A715", "0xd4e": "Cortex-X3",
+    "0xd4f": "Neoverse-V2", "0xd80": "Cortex-A520", "0xd81": "Cortex-A720", "0xd82": "Cortex-X4",
+}
+
+
+def cpu_name(cpuinfo: str) -> str | None:
+    """The CPU a ``/proc/cpuinfo`` text describes: x86's model name; on Arm, the cores by part
+    (``4x Cortex-A76``) with the board's model when the kernel names it; None when it says nothing."""
+    fields: dict[str, str] = {}
+    parts: dict[str, int] = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        key, value = key.strip(), value.strip()
+        if not sep or not value:
+            continue
+        fields.setdefault(key, value)
+        if key == "CPU part":
+            name = _ARM_PARTS.get(value.lower(), f"Arm part {value}")
+            parts[name] = parts.get(name, 0) + 1
+    board = fields.get("Model") or fields.get("Hardware")
+    if "model name" in fields and not parts:
+        return fields["model name"]
+    if parts:
+        cores = " + ".join(f"{count}x {name}" for name, count in parts.items())
+        return f"{cores} ({board})" if board else cores
+    return board or fields.get("model name")

@@ -99,7 +99,7 @@ def lab() -> None:
 def devices(inventory: Path, store: str | None, as_json: bool) -> None:
     """Each device's profile, tags, health (and why, since when), last health check and recent failures."""
     inventory_data, opened = _open(inventory, store)
-    opened.sync_devices([(e.name, e.profile, list(e.tags)) for e in inventory_data.devices.values()])
+    opened.sync_devices([(e.name, e.profile_name, list(e.tags)) for e in inventory_data.devices.values()])
     records = [opened.device(name) for name in inventory_data.devices]
     if as_json:
         print_json([_device_dict(record) for record in records])
@@ -130,7 +130,7 @@ def release(device: str, inventory: Path, store: str | None) -> None:
     """Take DEVICE out of quarantine; its next job starts with a health check."""
     inventory_data, opened = _open(inventory, store)
     inventory_data.get(device)
-    opened.sync_devices([(e.name, e.profile, list(e.tags)) for e in inventory_data.devices.values()])
+    opened.sync_devices([(e.name, e.profile_name, list(e.tags)) for e in inventory_data.devices.values()])
     opened.set_health(device, "unknown", "released from quarantine", reset_infra=True)
     stdout.print(f"{device}: released; it runs a health check before its next job")
 
@@ -143,7 +143,7 @@ def retire(device: str, reason: str, inventory: Path, store: str | None) -> None
     """Take DEVICE out of the lab for good."""
     inventory_data, opened = _open(inventory, store)
     inventory_data.get(device)
-    opened.sync_devices([(e.name, e.profile, list(e.tags)) for e in inventory_data.devices.values()])
+    opened.sync_devices([(e.name, e.profile_name, list(e.tags)) for e in inventory_data.devices.values()])
     opened.set_health(device, "retired", reason)
     stdout.print(f"{device}: retired ({reason})")
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from edgeq.cli.device import DeviceAddress, DeviceProfile, device_options
@@ -25,8 +26,12 @@ if TYPE_CHECKING:
               help="Where NAME-VERSION.tar.gz (and .sig) go [default: dist/ beside the config].")
 @click.option("--sign-key", default=None,
               help="Sign with this ECDSA P-256 private key (PEM, from edgeq keygen) or pkcs11: URI.")
+@click.option("--require-device-evidence", is_flag=True,
+              help="Fail (exit 1, nothing written) when a target's variant was chosen or timed on the packaging host "
+                   "standing in for it, not on a lab device of its profile ([release] store).")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
-def package(config_path: Path, out_dir: Path | None, sign_key: str | None, as_json: bool) -> None:
+def package(config_path: Path, out_dir: Path | None, sign_key: str | None, require_device_evidence: bool,
+            as_json: bool) -> None:
     """Build a reproducible release bundle: every model for every target, with its evidence and model card."""
     from edgeq.package import build, load_config
 
@@ -36,7 +41,8 @@ def package(config_path: Path, out_dir: Path | None, sign_key: str | None, as_js
 
         check_signing_key(sign_key)  # before minutes of building, not after
     with stderr.status("starting", spinner="dots") as status:
-        bundle = build(config, out_dir, sign_key=sign_key, progress=lambda message: status.update(message))
+        bundle = build(config, out_dir, sign_key=sign_key, require_device_evidence=require_device_evidence,
+                       progress=lambda message: status.update(message))
     if as_json:
         print_json(bundle.to_dict())
     else:
@@ -54,6 +60,9 @@ def _print_bundle(bundle: Bundle) -> None:
         table.add_row(row["model"], row["profile"], f"{row['variant']} .{row['format']}", human_bytes(row["size_bytes"]),
                       shown, f"{row['latency_p50_ms']:.3f} ms", row["measured_on"])
     stdout.print(table)
+    for row in data["targets"]:
+        stand_in = row["chosen_on"] == "stand-in"
+        stdout.print(("[yellow]stand-in:[/] " if stand_in else "chosen: ") + escape(row["choice"]))
     for warning in data["warnings"]:
         stdout.print(f"[yellow]warning:[/] {warning}")
     stdout.print(f"wrote {bundle.path}")
@@ -97,7 +106,13 @@ def _print_verification(result: Verification) -> None:
     for check in result.checks:
         table.add_row(check.kind, check.subject, marks[check.ok], check.detail)
     stdout.print(table)
-    stdout.print("[green]bundle verified[/]" if result.ok else f"[red]{len(result.problems)} problem(s)[/]")
+    if not result.ok:
+        stdout.print(f"[red]{len(result.problems)} problem(s)[/]")
+    elif result.origin_checked:
+        stdout.print("[green]bundle verified[/], its signature included")
+    else:
+        stdout.print("[green]bundle verified[/] [yellow]but its origin was not checked[/]: pass --public-key to check "
+                     "the signature")
 
 
 @click.command()

@@ -45,10 +45,22 @@ _KEYS = {"profile", "address", "host", "port", "user", "serial", "identity", "kn
 class DeviceEntry:
     name: str
     address: DeviceAddress
-    profile: str
+    profile: str  # a profile's name or the path of its TOML file, as the inventory names it
     description: str = ""
     tags: tuple[str, ...] = ()
     max_temperature_c: float | None = None
+
+    @property
+    def profile_name(self) -> str:
+        """The name of the device's profile: how the results store knows it, the same on every host (a TOML path
+        differs from host to host). A profile that does not load is known by its file's stem."""
+        from edgeq.errors import ProfileError
+        from edgeq.profiles import load_profile
+
+        try:
+            return load_profile(self.profile).name
+        except ProfileError:
+            return Path(self.profile).stem if self.profile.endswith(".toml") else self.profile
 
 
 @dataclass(frozen=True)

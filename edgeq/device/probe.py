@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from edgeq.errors import ConfigError
-from edgeq.profiles import DeviceProfile
+from edgeq.profiles import DeviceProfile, cpu_name
 from edgeq.transport import Transport
 
 # `uname -m` spellings of each profile arch
@@ -56,6 +56,7 @@ class DeviceFacts:
     native_runner: str | None = None  # the executor_runner found on the device
     governor: str | None = None
     temperature_c: float | None = None
+    cpu: str | None = None  # the CPU model, from the device's /proc/cpuinfo
     kernels: dict[str, bool] = field(default_factory=dict)  # operator -> registered in the device's runtime
 
     def arch_matches(self, profile: DeviceProfile) -> bool | None:
@@ -71,6 +72,11 @@ def _first_line(transport: Transport, argv: list[str]) -> str | None:
     return lines[0].strip() if result.ok and lines else None
 
 
+def _cpu(transport: Transport) -> str | None:
+    result = transport.run(["cat", "/proc/cpuinfo"], timeout_s=30.0, check=False)
+    return cpu_name(result.stdout) if result.ok else None
+
+
 def governor_and_temperature(transport: Transport) -> tuple[str | None, float | None]:
     """CPU 0's frequency governor and the first thermal zone's temperature, where the device exposes them."""
     governor = _first_line(transport, ["cat", "/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"])
@@ -84,7 +90,7 @@ def governor_and_temperature(transport: Transport) -> tuple[str | None, float | 
 
 def probe_device(transport: Transport, profile: DeviceProfile, workdir: str | None = None) -> DeviceFacts:
     """Ask the device what it is; ``workdir`` (already expanded) gets its free space measured."""
-    facts = DeviceFacts(machine=_first_line(transport, ["uname", "-m"]))
+    facts = DeviceFacts(machine=_first_line(transport, ["uname", "-m"]), cpu=_cpu(transport))
     if profile.runtime == "executor_runner":
         binary = transport.expand(profile.native_runner)
         if transport.run(["test", "-x", binary], timeout_s=30.0, check=False).ok:

@@ -34,7 +34,7 @@ from edgeq.lab.health import GOLDEN_RUNS, golden_model, judge_golden
 from edgeq.lab.outcomes import Outcome, invalid_conditions, outcome_of
 from edgeq.lab.plan import BuildKey, LabRequest, select_devices
 from edgeq.lab.records import HealthCheck, Measurement, RunRecord
-from edgeq.measure import DeviceBench, Target, push_artifact, reach
+from edgeq.measure import DeviceBench, Target, reach
 from edgeq.models import load_model
 from edgeq.profiles import DeviceProfile, load_profile
 from edgeq.quantize import choose_scheme
@@ -154,7 +154,7 @@ class LabRun:
         timeout) for the workers that take its jobs (``edgeq lab submit``); nothing runs here.
         """
         store, request = self.store, self.request
-        store.sync_devices([(e.name, e.profile, list(e.tags)) for e in self.inventory.devices.values()])
+        store.sync_devices([(e.name, e.profile_name, list(e.tags)) for e in self.inventory.devices.values()])
         if request.resume:
             if store.run(request.resume).queued:  # raises when there is no such run
                 raise ConfigError(f"run {request.resume} was submitted to the lab's workers; they finish it",
@@ -389,8 +389,7 @@ class LabRun:
                              timeout_s=min(self.settings.job_timeout_s, 300.0), cpus=profile.cpus)
             folder = scratch / "golden"
             folder.mkdir(exist_ok=True)
-            bench = DeviceBench(target, build, spec, folder, remeasure_noisy=False)
-            measured = bench.measure(build.spec("none", artifact.format), artifact, push_artifact(target, artifact).path)
+            measured = DeviceBench(target, build.workload, spec, folder, remeasure_noisy=False).measure(artifact)
         except Exception as exc:  # noqa: BLE001 - any failure is the check's finding
             self._disconnect(entry)
             message = exc.message if isinstance(exc, EdgeqError) else summarize(exc)
@@ -477,18 +476,21 @@ class LabRun:
         if bench is None:
             folder = scratch / hashlib.sha256(job.key.model.encode()).hexdigest()[:12]
             folder.mkdir(exist_ok=True)
-            bench = benches[(job.key.model, spec)] = DeviceBench(target, build, spec, folder, remeasure_noisy=False)
+            bench = benches[(job.key.model, spec)] = DeviceBench(target, build.workload, spec, folder,
+                                                                 remeasure_noisy=False)
         before = {"governor": facts.governor, "temperature_c": facts.temperature_c}
-        measured = bench.measure(build.spec(job.key.scheme, job.key.format), artifact, push_artifact(target, artifact).path)
+        measured = bench.measure(artifact)
+        _, quality = build.score(measured.outputs, artifact)
         governor, temperature = governor_and_temperature(target.transport)
         after = {"governor": governor, "temperature_c": temperature}
         result = measured.bench
         measurement = Measurement(
             result_key=self._result_key(entry, job, facts), artifact_sha256=artifact.sha256, device=entry.name,
             samples_ms=tuple(result.latencies_ms), measured_at=_now(), size_bytes=artifact.size_bytes,
-            load_ms=result.load_ms, peak_rss_mb=result.peak_rss_mb, metric=build.metric.name, quality=measured.quality,
+            load_ms=result.load_ms, peak_rss_mb=result.peak_rss_mb, metric=build.metric.name, quality=quality,
             numerics=measured.numerics,
-            versions={**result.versions, "runner": self.runner_sha256[:16], "arch": result.arch, "threads": result.threads},
+            versions={**result.versions, "runner": self.runner_sha256[:16], "arch": result.arch, "threads": result.threads,
+                      "cpu": facts.cpu},
             conditions={"before": before, "after": after})
         invalid = invalid_conditions(before, after, entry.max_temperature_c)
         if invalid is not None:

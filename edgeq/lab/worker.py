@@ -118,7 +118,7 @@ class Worker(LabRun):
     def serve(self) -> None:
         """Register, lease the devices, and take jobs until drained, stopped or idle for ``idle_exit_s``."""
         store = self.store
-        store.sync_devices([(e.name, e.profile, list(e.tags)) for e in self.entries])
+        store.sync_devices([(e.name, e.profile_name, list(e.tags)) for e in self.entries])
         store.register_worker(self.name, socket.gethostname(), os.getpid(), [e.name for e in self.entries])
         self._renew()
         keeper = threading.Thread(target=self._keep, name="lab-heartbeat", daemon=True)

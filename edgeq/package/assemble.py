@@ -3,9 +3,11 @@
 Each (model, target) goes through the pipeline's two halves on the packaging host: the target's own
 quantization (its engine, its formats, the artifact cache keyed on its profile) and a measurement on
 the host standing in for the device, which gives accuracy against fp32 and, when no better evidence
-exists, a latency marked as the host's (``evidence``). What ships is chosen by accuracy alone — the
-scheme asked for, or with ``auto`` the first int8 variant of the search within the budget, else fp32 —
-so the same inputs always choose the same artifact.
+exists, a latency marked as the host's (``evidence``). What ships is chosen, among the variants within the
+accuracy budget, from the target's own latencies when the lab store holds measurements of those exact
+artifacts on a device of the target's profile; otherwise by accuracy alone — the scheme asked for, or with
+``auto`` the first int8 variant of the search within the budget, else fp32 — and the summary says that the
+choice was made on a stand-in. The same inputs (and store) always choose the same artifact.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from typing import Any
 from edgeq.errors import ConfigError, GateFailure
 from edgeq.package import layout
 from edgeq.package.archive import copy_file, write_tar_gz
-from edgeq.package.card import model_card
+from edgeq.package.card import choice_line, model_card
 from edgeq.package.config import ModelEntry, ReleaseConfig
-from edgeq.package.evidence import Evidence, MeasurementsFile, from_host_run, from_store
+from edgeq.package.evidence import Evidence, MeasurementsFile, from_host_run, from_store, on_target_device
 from edgeq.profiles import DeviceProfile, load_profile
 
 log = logging.getLogger(__name__)
@@ -53,15 +55,29 @@ class Bundle:
                     {"model": model["name"], "profile": target["profile"]["name"],
                      **{k: target[k] for k in ("variant", "format", "sha256", "size_bytes")},
                      "accuracy": target["accuracy"], "latency_p50_ms": target["evidence"]["latency_ms"]["p50"],
-                     "measured_on": target["evidence"]["measured_on"]["where"]}
+                     "measured_on": _where(target), "chosen_on": target["choice"]["made_on"],
+                     "choice": choice_line(model["name"], target)}
                     for model in self.manifest["models"] for target in model["targets"]],
                 "warnings": self.warnings}
 
 
+def _where(target: dict[str, Any]) -> str:
+    """Where the shipped artifact's latency was taken, in a few words: ``lab b1``, ``this host``, or the host as a
+    stand-in."""
+    on = target["evidence"]["measured_on"]
+    if on["where"] == "lab":
+        return f"lab {on['device']}"
+    return "this host" if target["profile"]["name"] == "host" else "this host (stand-in)"
+
+
 def build(config: ReleaseConfig, out_dir: Path | None = None, *, sign_key: str | None = None,
-          progress: Progress | None = None) -> Bundle:
+          require_device_evidence: bool = False, progress: Progress | None = None) -> Bundle:
     """Build ``config``'s bundle into ``out_dir`` (default: ``dist`` beside the config) and sign it with
-    ``sign_key`` (a P-256 PEM path or a ``pkcs11:`` URI) when given."""
+    ``sign_key`` (a P-256 PEM path or a ``pkcs11:`` URI) when given.
+
+    ``require_device_evidence``: raise ``GateFailure`` (and write nothing) when a target's variant was chosen
+    and timed on a stand-in instead of a device of its own profile — for pipelines that must not ship
+    unmeasured targets."""
     say = progress or (lambda message: None)
     out_dir = Path(out_dir) if out_dir is not None else config.path.parent / "dist"
     profiles = _profiles(config)
@@ -72,8 +88,10 @@ def build(config: ReleaseConfig, out_dir: Path | None = None, *, sign_key: str |
         with tempfile.TemporaryDirectory(prefix="edgeq-package-") as scratch:
             folder = Path(scratch) / config.bundle_name
             folder.mkdir()
-            models = [_package_model(config, entry, [profiles[t] for t in entry.targets], folder, store, recorded,
-                                     warnings, say) for entry in config.models]
+            models = [_package_model(config, entry, [profiles[t] for t in entry.targets], folder, store, recorded, say)
+                      for entry in config.models]
+            if require_device_evidence:
+                _require_device_evidence(models)
             copy_file(layout.runner_source(), folder / layout.RUNNER)
             manifest = layout.manifest(config, models, folder)
             (folder / layout.CARD).write_text(model_card(manifest), encoding="utf-8")
@@ -129,7 +147,7 @@ def _open_store(url: str) -> Any:
 
 
 def _package_model(config: ReleaseConfig, entry: ModelEntry, profiles: list[DeviceProfile], folder: Path, store: Any,
-                   recorded: MeasurementsFile, warnings: list[str], say: Progress) -> dict[str, Any]:
+                   recorded: MeasurementsFile, say: Progress) -> dict[str, Any]:
     from edgeq.models import load_model
 
     say(f"loading {entry.source}")
@@ -137,28 +155,38 @@ def _package_model(config: ReleaseConfig, entry: ModelEntry, profiles: list[Devi
     targets = []
     for profile in profiles:
         say(f"{entry.name} for {profile.name}")
-        targets.append(_package_target(config, entry, loaded, profile, folder, store, recorded, warnings, say))
+        targets.append(_package_target(config, entry, loaded, profile, folder, store, recorded, say))
     return {"name": entry.name, "source": _portable_source(config, entry.source), "description": entry.description
             or loaded.description, "limits": list(entry.limits), **layout.source_hashes(loaded), "targets": targets}
 
 
 def _package_target(config: ReleaseConfig, entry: ModelEntry, loaded: Any, profile: DeviceProfile, folder: Path,
-                    store: Any, recorded: MeasurementsFile, warnings: list[str], say: Progress) -> dict[str, Any]:
+                    store: Any, recorded: MeasurementsFile, say: Progress) -> dict[str, Any]:
     from edgeq.pipeline import RunOptions, run
 
     options = RunOptions(scheme=entry.scheme, format=entry.format, runs=config.runs, warmup=3, threads=1,
                          max_drop=entry.max_drop, metric=entry.metric)
     result = run(loaded, _host_stand_in(profile), options, progress=say)
     fp32, shipped, why = _shipped(entry, profile, result)
-    where = f"{entry.name}/{profile.name}"
+    choice = _lab_choice(store, entry, profile, result) if store is not None else None
+    on_device: dict[str, Evidence] = {}
+    if choice is not None:
+        shipped, why, made, on_device = choice
+    elif entry.scheme != "auto":
+        made = {"made_on": "config", "scheme": entry.scheme}
+    else:
+        made = {"made_on": "target" if profile.name == "host" else "stand-in", "device": "packaging host"}
+
+    def evidence_of(variant: Any) -> Evidence:  # the choosing device's measurement first, so the two agree
+        sha256 = variant.artifact.sha256
+        return on_device.get(sha256) or _evidence(store, recorded, sha256, profile.name, variant)
+
     artifact = shipped.artifact
     relative = layout.artifact_path(entry.name, profile.name, artifact.format)
     copy_file(artifact.path, folder / relative)
     references, outputs = layout.write_references(folder, entry, profile.name, loaded, artifact,
                                          config.reference_samples)
-    evidence = _evidence(store, recorded, artifact.sha256, profile.name, shipped)
-    if evidence.where == "host" and profile.name != "host":
-        warnings.append(f"{where}: latency measured on the packaging host (no lab measurement of this artifact)")
+    evidence = evidence_of(shipped)
     budget = result.budget
     return {
         "profile": layout.profile_facts(profile),
@@ -166,9 +194,10 @@ def _package_target(config: ReleaseConfig, entry: ModelEntry, loaded: Any, profi
         "variant": shipped.spec.variant, "scheme": shipped.spec.scheme, "format": artifact.format,
         "quantization": {**shipped.spec.key(), "why": why, "search": list(result.search),
                          "notes": artifact.notes, "backend": artifact.manifest.data.get("backend")},
+        "choice": made,
         "artifact": relative, "sha256": artifact.sha256, "size_bytes": artifact.size_bytes,
         "fp32": {"sha256": fp32.artifact.sha256, "size_bytes": fp32.artifact.size_bytes,
-                 "evidence": _evidence(store, recorded, fp32.artifact.sha256, profile.name, fp32).to_dict()},
+                 "evidence": evidence_of(fp32).to_dict()},
         "accuracy": {"metric": budget.metric.name, "unit": budget.metric.unit,
                      "fp32": layout.rounded(fp32.quality), "shipped": layout.rounded(shipped.quality),
                      "drop": layout.rounded(None if shipped.quality is None or fp32.quality is None
@@ -181,6 +210,48 @@ def _package_target(config: ReleaseConfig, entry: ModelEntry, loaded: Any, profi
     }
 
 
+def _lab_choice(store: Any, entry: ModelEntry, profile: DeviceProfile,
+                result: Any) -> tuple[Any, str, dict[str, Any], dict[str, Evidence]] | None:
+    """With ``scheme = "auto"``: the variant the lab's measurements on one device of the target's profile favour,
+    among fp32 and the variants within the accuracy budget (the same choice ``edgeq run`` makes, on the target's
+    latencies); ``(variant, why, how the choice was made, that device's evidence by sha256)``, or None when no
+    such device measured them."""
+    if entry.scheme != "auto":
+        return None
+    from edgeq.bench.stats import latency_stats
+    from edgeq.selection import Candidate, choose
+
+    eligible = [result.results[0]] + [r for r in result.results[1:] if r.within_budget]
+    found = on_target_device(store, profile.name, [r.artifact.sha256 for r in eligible])
+    if found is None:
+        return None
+    measured = {_label(r): r for r in eligible if r.artifact.sha256 in found.samples_ms}
+    chosen, reason = choose([Candidate(name, latency_stats(found.samples_ms[r.artifact.sha256]), r.artifact.size_bytes,
+                                       True, r.budget_note or "fp32") for name, r in measured.items()])
+    cpu = next((e.cpu for e in found.evidence.values() if e.cpu), None)
+    made = {"made_on": "lab", "device": found.device, "profile": found.profile, "cpu": cpu,
+            "p50_ms": {name: layout.rounded(latency_stats(found.samples_ms[r.artifact.sha256]).p50)
+                       for name, r in measured.items()}}
+    why = (f"auto: chosen from the latencies lab device {found.device} (profile {found.profile}) measured of "
+           f"{len(measured)} variant(s) within the accuracy budget: {chosen}: {reason}")
+    return measured[chosen], why, made, found.evidence
+
+
+def _label(result: Any) -> str:
+    return f"{result.spec.variant} .{result.spec.format}"
+
+
+def _require_device_evidence(models: list[dict[str, Any]]) -> None:
+    missing = [f"{model['name']}/{target['profile']['name']}" for model in models for target in model["targets"]
+               if target["choice"]["made_on"] == "stand-in"
+               or not Evidence.from_dict(target["evidence"]).on_target(target["profile"]["name"])]
+    if missing:
+        raise GateFailure(f"--require-device-evidence: {len(missing)} target(s) chosen or timed on a stand-in, not on "
+                          f"a device of their own profile: {', '.join(missing)}; no bundle was written",
+                          hint="run edgeq lab run --models … on those targets' devices, then package with "
+                               "[release] store pointing at the lab's store")
+
+
 def _host_stand_in(profile: DeviceProfile) -> DeviceProfile:
     """The target's profile run on this machine: its engine, formats and name (so its artifacts and their
     cache entries are the target's), the host's architecture, Python and transport, one thread."""
@@ -190,7 +261,7 @@ def _host_stand_in(profile: DeviceProfile) -> DeviceProfile:
     engine = profile.engine if profile.engine in _host_engines(host) else host.engine
     return dataclasses.replace(profile, arch=host.arch, engine=engine, transport="local", python=sys.executable,
                                runtime="python", workdir=str(_standin_workdir()), threads=1, cpus=(), cooldown_s=0.0,
-                               isa=host.isa)
+                               isa=profile.isa if profile.arch == host.arch else host.isa)
 
 
 def _host_engines(host: DeviceProfile) -> tuple[str, ...]:

@@ -32,26 +32,25 @@ def _model(model: dict[str, Any]) -> list[str]:
     lines += [f"- input {i}: `{spec['dtype']}` {spec['shape']}" for i, spec in enumerate(first["inputs"])]
     lines += [f"- output {i}: `{spec['dtype']}` {spec['shape']}" for i, spec in enumerate(first["outputs"])]
     lines += ["", "### Per target", "",
-              f"| target | ships | format | size | ×fp32 size | {metric} fp32 | {metric} shipped | drop | p50 fp32 | p50 shipped | measured on |",
+              f"| target | ships | runs on | size | ×fp32 size | {metric} fp32 | {metric} shipped | drop | p50 fp32 "
+              "| p50 shipped | measured on |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for target in model["targets"]:
-        accuracy, evidence = target["accuracy"], target["evidence"]
-        on = evidence["measured_on"]
-        where = f"lab device {on['device']} ({on['arch']}), {evidence['measured_at']}" if on["where"] == "lab" else (
-            f"packaging host, {on['arch']}, {on['threads']} thread(s), {evidence['measured_at']}")
+        accuracy, name = target["accuracy"], target["profile"]["name"]
+        where = _measured_on(target["evidence"], name)
+        fp32_where = _measured_on(target["fp32"]["evidence"], name)
+        if fp32_where != where:
+            where += f"; fp32: {fp32_where}"
         lines.append(
-            f"| {target['profile']['name']} | {target['variant']} | .{target['format']} | {human_bytes(target['size_bytes'])} "
+            f"| {name} | {target['variant']} .{target['format']} | {runtime(target)} | {human_bytes(target['size_bytes'])} "
             f"| {target['size_bytes'] / target['fp32']['size_bytes']:.2f} | {_value(accuracy['fp32'], unit)} "
             f"| {_value(accuracy['shipped'], unit)} | {_value(accuracy['drop'], unit)} "
-            f"| {_latency(target['fp32']['evidence'])} | {_latency(evidence)} | {where} |")
+            f"| {_latency(target['fp32']['evidence'])} | {_latency(target['evidence'])} | {where} |")
     lines += ["", f"Accuracy ({metric}) was measured on the packaging host on {first['accuracy']['samples']} samples, "
               "fp32 and the shipped artifact on the same inputs.", "", "### Quantization choices", ""]
     for target in model["targets"]:
-        q = target["quantization"]
-        settings = f"engine {q['engine']}, flow {q['flow']}" + (f", observer {q['observer']}" if q["scheme"] == "static" else "")
-        if q.get("float_layers"):
-            settings += f", kept fp32: {', '.join(q['float_layers'])}"
-        lines.append(f"- **{target['profile']['name']}**: {target['variant']} ({settings}). Why: {q['why']}.")
+        lines.append(f"- **{target['profile']['name']}**: {target['variant']}, {_settings(target)}. "
+                     f"{_capitalized(_how_chosen(target))}. Why: {target['quantization']['why']}.")
     limits = list(model.get("limits", []))
     for target in model["targets"]:
         note = target["evidence"].get("note")
@@ -62,6 +61,66 @@ def _model(model: dict[str, Any]) -> list[str]:
     lines += ["", "### Known limits", ""]
     lines += [f"- {limit}" for limit in limits] or ["- none recorded"]
     return lines + [""]
+
+
+def runtime(target: dict[str, Any]) -> str:
+    """What runs the artifact: the ExecuTorch backend of a .pte, the torch.ao engine of a .ptl."""
+    if target["format"] == "pte":
+        backend = str((target["quantization"].get("backend") or {}).get("backend") or "xnnpack")
+        return f"ExecuTorch, {'XNNPACK' if backend == 'xnnpack' else backend}"
+    return f"lite interpreter, torch.ao {target['quantization']['engine']}"
+
+
+def _settings(target: dict[str, Any]) -> str:
+    q = target["quantization"]
+    if target["format"] == "pte":
+        settings = f"lowered to {runtime(target).split(', ', 1)[1]} (ExecuTorch)"
+        if q["scheme"] != "none":
+            settings += f", {q['scheme']} int8 through the {q['flow']} flow" if q["scheme"] != "fp16" else ", fp16 weights"
+    else:
+        settings = f"TorchScript lite interpreter, {q['scheme']} int8 for the torch.ao engine {q['engine']}" if q[
+            "scheme"] != "none" else "TorchScript lite interpreter"
+    if q["scheme"] in ("static", "qat"):
+        settings += f", observer {q['observer']}"
+    if q.get("float_layers"):
+        settings += f", kept fp32: {', '.join(q['float_layers'])}"
+    return settings
+
+
+def _measured_on(evidence: dict[str, Any], target: str) -> str:
+    """The device (or the packaging host, standing in for ``target``) and the CPU a latency was measured on."""
+    on = evidence["measured_on"]
+    cpu = on.get("cpu") or "CPU not recorded"
+    if on["where"] == "lab":
+        return f"lab device {on['device']} ({cpu}, {on['arch']}), {evidence['measured_at']}"
+    stand_in = "" if target == "host" else f", standing in for {target}"
+    return f"packaging host ({cpu}, {on['arch']}, {on['threads']} thread(s)){stand_in}, {evidence['measured_at']}"
+
+
+def choice_line(model: str, target: dict[str, Any]) -> str:
+    """``MODEL/TARGET: VARIANT .FMT chosen …``: the package summary's line for a target."""
+    return f"{model}/{target['profile']['name']}: {target['variant']} .{target['format']} {_how_chosen(target)}"
+
+
+def _how_chosen(target: dict[str, Any]) -> str:
+    """Whether what ships was chosen, and timed, on a device of the target's own profile or on the packaging host
+    standing in for one."""
+    made, name, on = target["choice"], target["profile"]["name"], target["evidence"]["measured_on"]
+    if made["made_on"] == "lab":
+        return f"chosen from lab measurements on {made['device']} ({made.get('cpu') or 'CPU not recorded'})"
+    if made["made_on"] == "target":
+        return "chosen and timed on this host, the target itself"
+    cpu = on.get("cpu") or on["arch"]
+    timed = (f"timed on lab device {on['device']} ({cpu})" if on["where"] == "lab"
+             else f"timed on the packaging host ({cpu})" + ("" if name == "host" else f", standing in for {name}"))
+    if made["made_on"] == "config":
+        return f"as the config asks (scheme = \"{made['scheme']}\"), {timed}"
+    return (f"chosen on a stand-in (the packaging host): the lab holds no measurement of these variants on a {name} "
+            f"device; {timed}")
+
+
+def _capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _latency(evidence: dict[str, Any]) -> str:

@@ -38,25 +38,32 @@ class Evidence:
     measured_at: str
     versions: dict[str, Any] = field(default_factory=dict)
     threads: int | None = None
+    cpu: str | None = None  # the CPU model of the machine that measured it, where known
 
     def to_dict(self) -> dict[str, Any]:
         return {"latency_ms": self.latency_ms, "load_ms": self.load_ms, "peak_rss_mb": self.peak_rss_mb,
                 "measured_on": {"where": self.where, "device": self.device, "profile": self.profile, "arch": self.arch,
-                                "threads": self.threads, "versions": self.versions},
+                                "cpu": self.cpu, "threads": self.threads, "versions": self.versions},
                 "measured_at": self.measured_at}
+
+    def on_target(self, target: str) -> bool:
+        """Taken on a device of ``target``'s own profile (the packaging host counts for the ``host`` target)."""
+        return self.profile == target and (self.where == "lab" or target == "host")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Evidence:
         on = data["measured_on"]
         return cls(latency_ms=data["latency_ms"], load_ms=data.get("load_ms"), peak_rss_mb=data.get("peak_rss_mb"),
                    where=on["where"], device=on["device"], profile=on["profile"], arch=on["arch"],
-                   measured_at=data["measured_at"], versions=on.get("versions", {}), threads=on.get("threads"))
+                   measured_at=data["measured_at"], versions=on.get("versions", {}), threads=on.get("threads"),
+                   cpu=on.get("cpu"))
 
     def note_for(self, target: str) -> str:
         """What a reader of ``target``'s numbers must know: they were not taken on a ``target`` device."""
         if self.where == "host" and target != "host":
-            return (f"measured on the packaging host, not on a {target} device: a stand-in until a lab device "
-                    "measures this artifact (edgeq lab run, then package with [release] store)")
+            return (f"measured on the packaging host ({self.cpu or self.arch}), standing in for {target}: not on a "
+                    f"{target} device, until a lab device measures this artifact (edgeq lab run, then package with "
+                    "[release] store)")
         if self.where == "lab" and self.profile != target:
             return (f"measured on lab device {self.device} (profile {self.profile or 'unknown'}): the lab holds no "
                     f"measurement of these bytes on a {target} device")
@@ -111,13 +118,46 @@ def from_store(store: Any, sha256: str, profile: str) -> Evidence | None:
     if not found:
         return None
     measurement, device_profile = next(((m, p) for m, p in found if p == profile), found[0])
+    return _lab_evidence(measurement, device_profile)
+
+
+def _lab_evidence(measurement: Any, profile: str) -> Evidence | None:
     if not measurement.samples_ms:
         return None
     versions = dict(measurement.versions)
     arch, threads = str(versions.pop("arch", "") or "unknown"), versions.pop("threads", None)
+    cpu = versions.pop("cpu", None)
     return Evidence(latency_ms=_summary(measurement.samples_ms), load_ms=measurement.load_ms,
-                    peak_rss_mb=measurement.peak_rss_mb, where="lab", device=measurement.device,
-                    profile=device_profile, arch=arch, measured_at=measurement.measured_at, versions=versions, threads=threads)
+                    peak_rss_mb=measurement.peak_rss_mb, where="lab", device=measurement.device, profile=profile,
+                    arch=arch, measured_at=measurement.measured_at, versions=versions, threads=threads, cpu=cpu)
+
+
+@dataclass(frozen=True)
+class TargetMeasurements:
+    """The lab's measurements of a release's candidates on one device of the target's profile."""
+
+    device: str
+    profile: str
+    samples_ms: dict[str, tuple[float, ...]]  # by artifact sha256
+    evidence: dict[str, Evidence]  # by artifact sha256
+
+
+def on_target_device(store: Any, profile: str, candidates: list[str]) -> TargetMeasurements | None:
+    """The lab device of ``profile`` that measured the first candidate (fp32, the baseline) and the most of the
+    others (the newest measurement of each), so that every latency compared comes from one device; None when no
+    device of that profile measured the baseline and another candidate."""
+    newest: dict[str, dict[str, Any]] = {}  # device -> sha256 -> its newest measurement there
+    for sha256 in dict.fromkeys(candidates):
+        for measurement, device_profile in store.measurements_of(sha256):  # newest first
+            if device_profile == profile and measurement.samples_ms:
+                newest.setdefault(measurement.device, {}).setdefault(sha256, measurement)
+    usable = {device: found for device, found in newest.items() if candidates[0] in found and len(found) > 1}
+    if not usable:
+        return None
+    device = max(sorted(usable), key=lambda name: (len(usable[name]), usable[name][candidates[0]].measured_at))
+    found = usable[device]
+    return TargetMeasurements(device, profile, {sha: m.samples_ms for sha, m in found.items()},
+                              {sha: evidence for sha, m in found.items() if (evidence := _lab_evidence(m, profile))})
 
 
 def from_host_run(bench: BenchResult, measured_at: str) -> Evidence:
@@ -126,7 +166,7 @@ def from_host_run(bench: BenchResult, measured_at: str) -> Evidence:
     return Evidence(latency_ms=_summary(bench.latency.samples_ms), load_ms=round(bench.load_ms, 3),
                     peak_rss_mb=None if bench.peak_rss_mb is None else round(bench.peak_rss_mb, 1), where="host",
                     device=f"packaging host ({_cpu()})", profile="host", arch=bench.arch, measured_at=measured_at,
-                    versions=versions, threads=bench.threads)
+                    versions=versions, threads=bench.threads, cpu=_cpu())
 
 
 def _cpu() -> str:

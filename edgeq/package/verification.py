@@ -1,6 +1,14 @@
 """``edgeq verify``: is this bundle the one that was packaged and signed, and does it still compute what it
 computed then — on this host and, through a transport, on the device itself?
 
+The checks run in an order, and a failure stops the checks that would trust the bundle: the signature first
+(when a public key is given: is this the signer's bundle?), then every file against ``SHA256SUMS`` and the
+manifest (is it whole?). Hashing reads bytes and trusts nothing, so the checksums are still reported after a
+bad signature, to name what changed. Only a bundle that passed all of them is loaded on the host, pushed to a
+device or run anywhere; otherwise each later check is reported "not checked" with the first failure as its
+reason. This answers a bundle altered in transit or on a mirror: whoever rewrote a file can rewrite
+``SHA256SUMS`` and the manifest too, but not the signature.
+
 Every problem is a ``Check`` that failed, naming the file and the reason; the caller decides what a
 failure means (the CLI exits 1). Only an unreachable device raises (a ``TransportError``, exit 3).
 """
@@ -21,13 +29,15 @@ from edgeq.package.archive import extract
 from edgeq.profiles import DeviceProfile
 
 Progress = Callable[[str], None]
+DEVICE_RUNS, DEVICE_WARMUP = 10, 2  # enough runs to report a p50 beside the numeric check
+ORDER = ("signature", "checksum", "manifest")  # the checks that decide whether anything else may trust the bundle
 
 
 @dataclass(frozen=True)
 class Check:
     """One thing verified: ``ok`` True, False (a problem), or None (not checked, and why)."""
 
-    kind: str  # checksum, manifest, signature, outputs, profile, device
+    kind: str  # signature, checksum, manifest, profile, outputs, device
     subject: str  # the file or target it is about
     ok: bool | None
     detail: str
@@ -50,24 +60,41 @@ class Verification:
     def problems(self) -> list[Check]:
         return [check for check in self.checks if check.ok is False]
 
+    @property
+    def origin_checked(self) -> bool:
+        """The signature was checked against a public key and holds: the bundle is the signer's."""
+        return any(check.kind == "signature" and check.ok for check in self.checks)
+
+    @property
+    def untrusted_because(self) -> str | None:
+        """``the signature failed`` (or the checksums, or the manifest): why nothing from the bundle may be
+        loaded or run; None when those checks passed."""
+        for kind in ORDER:
+            if any(check.kind == kind and check.ok is False for check in self.checks):
+                return f"the {kind if kind != 'checksum' else 'checksums'} failed"
+        return None
+
     def add(self, kind: str, subject: str, ok: bool | None, detail: str) -> None:
         self.checks.append(Check(kind, subject, ok, detail))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"bundle": self.bundle, "ok": self.ok, "problems": [c.to_dict() for c in self.problems],
-                "checks": [c.to_dict() for c in self.checks], "targets": self.targets}
+        return {"bundle": self.bundle, "ok": self.ok, "origin_checked": self.origin_checked,
+                "problems": [c.to_dict() for c in self.problems], "checks": [c.to_dict() for c in self.checks],
+                "targets": self.targets}
 
 
 def verify(path: Path, *, signature: Path | None = None, public_key: Path | None = None,
            profile: DeviceProfile | None = None, device: Any = None, transport: Any = None,
            progress: Progress | None = None) -> Verification:
-    """Check ``path`` (a ``.tar.gz`` bundle or its unpacked folder): checksums, manifest, signature, the
-    artifacts' outputs on the host, compatibility with ``profile``, and with ``device``/``transport`` the
-    same outputs on the device."""
+    """Check ``path`` (a ``.tar.gz`` bundle or its unpacked folder): the signature, the checksums and the manifest;
+    then, only if they hold, compatibility with ``profile``, the artifacts' outputs on the host, and with
+    ``device``/``transport`` the same outputs on the device, measured by the measuring half ``edgeq run`` uses."""
     say = progress or (lambda message: None)
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"bundle {path} does not exist", hint="pass the NAME-VERSION.tar.gz edgeq package wrote")
+    if (device is not None or transport is not None) and profile is None:
+        raise ConfigError("--device needs the device's profile", hint="pass --profile, or name an inventory device")
     with tempfile.TemporaryDirectory(prefix="edgeq-verify-") as scratch:
         if path.is_dir():
             folder = path
@@ -78,22 +105,35 @@ def verify(path: Path, *, signature: Path | None = None, public_key: Path | None
             except ValueError as exc:
                 result = Verification(path.name)
                 result.add("checksum", path.name, False, str(exc))
+                _not_checked(result, "the archive could not be unpacked", profile, device or transport)
                 return result
         result = Verification(folder.name)
+        say("checking the signature")
+        _signature(folder, path, signature, public_key, result)
+        say("checking the checksums")
         intact = _checksums(folder, result)
         manifest = _manifest(folder, intact, result)
-        _signature(folder, path, signature, public_key, result)
-        if manifest is None:
+        blocked = result.untrusted_because or (None if manifest is not None else "the manifest failed")
+        if blocked is not None:
+            _not_checked(result, blocked, profile, device or transport)
             return result
         targets = _targets(manifest, profile, result)
         say("running the artifacts on this host")
         for model, target in targets:
-            result.targets.append(_on_host(folder, model, target, intact, result))
+            result.targets.append(_on_host(folder, model, target, result))
         if device is not None or transport is not None:
-            if profile is None:
-                raise ConfigError("--device needs the device's profile", hint="pass --profile, or name an inventory device")
-            _on_device(folder, manifest, targets, profile, device, transport, intact, result, Path(scratch), say)
+            _on_device(folder, manifest, targets, profile, device, transport, result, Path(scratch), say)
     return result
+
+
+def _not_checked(result: Verification, why: str, profile: DeviceProfile | None, device: Any) -> None:
+    """The checks that would load, push or run the bundle, each reported as not done and why."""
+    if profile is not None:
+        result.add("profile", profile.name, None, f"not checked: {why}")
+    result.add("outputs", "this host", None, f"not checked: {why}; nothing from the bundle was loaded")
+    if device is not None:
+        name = str(getattr(device, "name", None) or device)
+        result.add("device", name, None, f"not checked: {why}; nothing was pushed to the device or run there")
 
 
 def _checksums(folder: Path, result: Verification) -> set[str]:
@@ -145,15 +185,17 @@ def _manifest(folder: Path, intact: set[str], result: Verification) -> dict[str,
 def _signature(folder: Path, path: Path, signature: Path | None, public_key: Path | None, result: Verification) -> None:
     default = path.with_name(f"{folder.name}.sig") if not path.is_dir() else path.with_name(f"{path.name}.sig")
     signature = signature or (default if default.is_file() else None)
+    unchecked = "its origin was not checked: anyone who can change the bundle can also rewrite its checksums"
+    if public_key is None:
+        found = f"{signature.name} not checked" if signature is not None else "the bundle is unsigned"
+        result.add("signature", signature.name if signature else folder.name, None,
+                   f"{found}: no --public-key, so {unchecked}")
+        return
     if signature is None:
-        result.add("signature", folder.name, None if public_key is None else False,
-                   "no signature found" + (f" (looked for {default.name})" if public_key else ": the bundle is unsigned"))
+        result.add("signature", folder.name, False, f"no signature found (looked for {default.name}): {unchecked}")
         return
     if not signature.is_file():
         result.add("signature", signature.name, False, "missing")
-        return
-    if public_key is None:
-        result.add("signature", signature.name, None, "not checked: pass --public-key")
         return
     from edgeq.package.signing import check_signature
 
@@ -187,64 +229,82 @@ def _targets(manifest: dict[str, Any], profile: DeviceProfile | None,
     return chosen
 
 
-def _on_host(folder: Path, model: dict[str, Any], target: dict[str, Any], intact: set[str],
-             result: Verification) -> dict[str, Any]:
+def _on_host(folder: Path, model: dict[str, Any], target: dict[str, Any], result: Verification) -> dict[str, Any]:
     import torch
 
     from edgeq.export.host_runtime import load_forward
-    from edgeq.numerics import flatten_outputs
+    from edgeq.numerics import compare_outputs, flatten_outputs
 
     subject = f"{model['name']}/{target['profile']['name']}"
     report: dict[str, Any] = {"model": model["name"], "target": target["profile"]["name"], "format": target["format"],
                               "host": None, "device": None}
-    needed = [target["artifact"], target["reference"]["reference_inputs"], target["reference"]["reference_outputs"]]
-    broken = [name for name in needed if name not in intact]
-    if broken:
-        result.add("outputs", subject, None, f"not run on this host: {', '.join(broken)} failed the checksums")
-        return report
+    workload = _workload(folder, target)
     try:
         forward = load_forward(folder / target["artifact"], target["format"], target["quantization"]["engine"])
-        samples = torch.load(folder / target["reference"]["reference_inputs"], weights_only=True)
         with torch.no_grad():
-            outputs = [flatten_outputs(forward(*sample)) for sample in samples]
+            outputs = [flatten_outputs(forward(*sample)) for sample in workload.check]
     except Exception as exc:  # noqa: BLE001 - the runtime raises many kinds for an artifact it cannot run
         result.add("outputs", subject, False, f"{target['artifact']} does not run on this host: {exc}")
         return report
-    report["host"] = _match(folder, target, outputs, subject, "this host", result)
+    try:
+        numbers = compare_outputs(workload.reference, outputs)
+    except ValueError as exc:
+        result.add("outputs", subject, False, f"on this host: {exc}")
+        report["host"] = {"match": False, "reason": str(exc)}
+        return report
+    report["host"] = _match(target, numbers, subject, "this host", result)
     return report
 
 
-def _match(folder: Path, target: dict[str, Any], outputs: list[Any], subject: str, where: str,
-           result: Verification) -> dict[str, Any]:
+def _workload(folder: Path, target: dict[str, Any]) -> Any:
+    """The target's timing inputs, reference inputs and the outputs recorded for them when it was packaged."""
     import torch
 
-    from edgeq.numerics import compare_outputs
+    from edgeq.measure import Workload
 
-    expected = torch.load(folder / target["reference"]["reference_outputs"], weights_only=True)
+    files = target["reference"]
+
+    def load(key: str) -> Any:
+        return torch.load(folder / files[key], weights_only=True)
+
+    return Workload(tuple(load("inputs")), [tuple(sample) for sample in load("reference_inputs")], load("reference_outputs"))
+
+
+def _artifact(folder: Path, target: dict[str, Any]) -> Any:
+    """The target's artifact as the measuring half takes it: its file, and what the manifest records of its build."""
+    from edgeq.export import Artifact, Manifest
+
+    path = folder / target["artifact"]
+    quantization = target["quantization"]
+    return Artifact(path=path, format=target["format"], sha256=file_sha256(path), size_bytes=path.stat().st_size,
+                    manifest=Manifest({"variant": target["variant"], "engine": quantization["engine"],
+                                       "backend": quantization.get("backend") or {}}), cached=False)
+
+
+def _match(target: dict[str, Any], numbers: dict[str, Any] | None, subject: str, where: str,
+           result: Verification) -> dict[str, Any]:
+    """Whether the outputs measured ``where`` are the recorded ones (cosine at least the bundle's minimum)."""
     minimum = target["reference"]["min_cosine"]
-    try:
-        numbers = compare_outputs(expected, outputs)
-    except ValueError as exc:
-        result.add("outputs", subject, False, f"on {where}: {exc}")
-        return {"match": False, "reason": str(exc)}
+    if numbers is None:
+        result.add("outputs", subject, False, f"on {where}: no outputs came back to compare")
+        return {"match": False, "reason": "no outputs came back"}
     ok = numbers["cosine"] >= minimum
     result.add("outputs", subject, ok, f"on {where}: cosine {numbers['cosine']:.6f} to the recorded outputs "
-                                       f"({'≥' if ok else '<'} {minimum}), max error {numbers['max_abs_err']:.3g}, "
-                                       f"{numbers['samples']} samples")
+                                  f"({'≥' if ok else '<'} {minimum}), max error {numbers['max_abs_err']:.3g}, "
+                                  f"{numbers['samples']} samples")
     return {"match": ok, **numbers}
 
 
 def _on_device(folder: Path, manifest: dict[str, Any], targets: list[tuple[dict[str, Any], dict[str, Any]]],
-               profile: DeviceProfile, device: Any, transport: Any, intact: set[str], result: Verification,
-               scratch: Path, say: Progress) -> None:
-    from edgeq.bench import BenchSpec, run_bench, stage_file
-    from edgeq.measure import reach
+               profile: DeviceProfile, device: Any, transport: Any, result: Verification, scratch: Path,
+               say: Progress) -> None:
+    """Each target measured on the device by the measuring half ``edgeq run`` and the lab use — the same probe,
+    kernel check, push and runner (the bundle's own on a Python device, the device's ``executor_runner`` on a
+    native one) — and its outputs compared with the recorded ones."""
+    from edgeq.bench import BenchSpec
+    from edgeq.measure import DeviceBench, reach
     from edgeq.transport import open_transport
 
-    if profile.runtime != "python":
-        result.add("device", profile.name, None, "not run: the device check uses the bundle's Python runner, and this "
-                                                 "profile runs the native executor_runner")
-        return
     if not targets:
         return
     owned = transport is None
@@ -252,48 +312,37 @@ def _on_device(folder: Path, manifest: dict[str, Any], targets: list[tuple[dict[
         say(f"connecting to {device}")
     transport = transport or open_transport(profile.transport, device)
     try:
-        runner_name = manifest["runner"]["path"]
-        if runner_name not in intact:
-            result.add("device", profile.name, False, f"not run: {runner_name} failed the checksums")
-            return
-        for model, target in targets:
+        spec = BenchSpec(runs=DEVICE_RUNS, warmup=DEVICE_WARMUP, threads=profile.default_threads, timeout_s=900.0,
+                         cpus=profile.cpus)
+        for index, (model, target) in enumerate(targets):
             subject = f"{model['name']}/{profile.name}"
-            files = [target["artifact"], target["reference"]["inputs"], target["reference"]["reference_inputs"]]
             report = next(r for r in result.targets if (r["model"], r["target"]) == (model["name"], profile.name))
-            if any(name not in intact for name in files):
-                result.add("device", subject, None, "not run on the device: its files failed the checksums")
-                continue
             where = reach(transport, profile, target["format"], device, say)
             for warning in where.warnings:
                 result.add("device", subject, None, warning)
-
-            def staged(name: str, kind: str) -> str:
-                local = folder / name
-                return stage_file(transport, local, where.workdir, kind, file_sha256(local), local.suffix).path
-
-            say(f"pushing {subject} to {where.name}")
-            runner = staged(runner_name, "runner")
-            artifact = staged(target["artifact"], "artifacts")
-            inputs = staged(target["reference"]["inputs"], "inputs")
-            check = staged(target["reference"]["reference_inputs"], "inputs")
-            say(f"running {subject} on {where.name}")
+            staging = scratch / f"device-{index}"
+            staging.mkdir()
+            say(f"measuring {subject} on {where.name}")
             try:
-                bench = run_bench(transport, python=profile.python, runner=runner, artifact=artifact,
-                                  fmt=target["format"], engine=target["quantization"]["engine"], inputs=inputs,
-                                  spec=BenchSpec(runs=10, warmup=2, threads=profile.default_threads, timeout_s=900),
-                                  check=check, check_out=f"{where.workdir}/outputs/verify-{target['sha256'][:16]}.pt",
-                                  local_check_out=scratch / f"device-{target['sha256'][:16]}.pt")
+                bench = DeviceBench(where, _workload(folder, target), spec, staging, say, remeasure_noisy=False,
+                                    runner=folder / manifest["runner"]["path"])
+                measured = bench.measure(_artifact(folder, target))
             except BenchError as exc:
                 result.add("device", subject, False, f"{target['artifact']} does not run on {where.name}: {exc.message}")
                 continue
-            match = _match(folder, target, bench.check_outputs or [], subject, where.name, result)
-            report["device"] = {"name": where.name, "arch": bench.arch, "torch": bench.versions.get("torch"),
-                                "executorch": bench.versions.get("executorch"), "threads": bench.threads,
-                                "latency_p50_ms": round(bench.latency.p50, 4), "latency_cv": round(bench.latency.cv, 4),
-                                **match}
-            result.add("device", subject, match["match"], f"ran on {where.name} ({bench.arch}, torch "
-                       f"{bench.versions.get('torch')}, executorch {bench.versions.get('executorch')}): p50 "
-                       f"{bench.latency.p50:.3f} ms")
+            found = measured.bench
+            facts = where.facts
+            runtime = ({"runtime": "executor_runner", "executor_runner": found.versions.get("executor_runner")}
+                       if profile.runtime == "executor_runner" else
+                       {"runtime": "python", "torch": found.versions.get("torch"),
+                        "executorch": found.versions.get("executorch")})
+            report["device"] = {"name": where.name, "arch": found.arch, **runtime, "threads": found.threads,
+                                "latency_p50_ms": round(found.latency.p50, 4), "latency_cv": round(found.latency.cv, 4),
+                                **_match(target, measured.numerics, subject, where.name, result)}
+            on = (f"the executor_runner {found.versions.get('executor_runner')}" if profile.runtime == "executor_runner"
+                  else f"torch {found.versions.get('torch')}, executorch {found.versions.get('executorch') or facts.executorch}")
+            result.add("device", subject, report["device"]["match"],
+                       f"ran on {where.name} ({found.arch}, {on}): p50 {found.latency.p50:.3f} ms")
     finally:
         if owned:
             transport.close()
