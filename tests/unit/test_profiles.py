@@ -1,7 +1,7 @@
 import pytest
 
 from edgeq.errors import ProfileError
-from edgeq.profiles import describe_host, list_profiles, load_profile, profile_from_dict
+from edgeq.profiles import cpu_name, describe_host, list_profiles, load_profile, profile_from_dict
 
 
 def test_shipped_profiles_all_validate_and_cover_the_device_types():
@@ -80,3 +80,21 @@ def test_invalid_toml_names_the_file(tmp_path):
     path.write_text("name = \n")
     with pytest.raises(ProfileError, match="not valid TOML"):
         load_profile(str(path))
+
+
+def test_cpu_name_reads_x86s_model_name():
+    cpuinfo = "processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz\n"
+    assert cpu_name(cpuinfo) == "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz"
+
+
+def test_cpu_name_counts_arm_cores_by_part_and_adds_the_boards_model():
+    core = "processor\t: {n}\nBogoMIPS\t: 108.00\nCPU implementer\t: 0x41\nCPU part\t: {part}\n\n"
+    pi = "".join(core.format(n=n, part="0xd0b") for n in range(4)) + "Model\t\t: Raspberry Pi 5 Model B Rev 1.0\n"
+    assert cpu_name(pi) == "4x Cortex-A76 (Raspberry Pi 5 Model B Rev 1.0)"
+    phone = "".join(core.format(n=n, part=part) for n, part in enumerate(["0xd46"] * 4 + ["0xd4d"] * 4 + ["0xd4e"]))
+    assert cpu_name(phone) == "4x Cortex-A510 + 4x Cortex-A715 + 1x Cortex-X3"
+
+
+def test_cpu_name_says_nothing_rather_than_guess():
+    assert cpu_name("") is None and cpu_name("processor\t: 0\nBogoMIPS\t: 50.00\n") is None
+    assert cpu_name("CPU part\t: 0xfff\n") == "1x Arm part 0xfff"
