@@ -84,6 +84,11 @@ class BenchError(EdgeqError):
     exit_code = 3
 
 
+class DeviceEnvironmentError(BenchError):
+    """The runner failed for a reason in the device's environment, not the model's: a full disk, a missing
+    permission, a file that vanished under it (the operating system refused)."""
+
+
 class GateFailure(EdgeqError):
     """A check failed: an accuracy budget or a regression gate."""
 

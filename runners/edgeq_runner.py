@@ -15,9 +15,12 @@ import os
 import platform
 import resource
 import sys
+import tempfile
 import time
 
-RUNNER_VERSION = 3  # 2: --min-time-s, --cpus, "cpus" in the report; 3: "baseline_rss_mb", "model_rss_mb"
+# 2: --min-time-s, --cpus, "cpus" in the report; 3: "baseline_rss_mb", "model_rss_mb";
+# 4: an error says whether the environment refused ("environment"); temporary files are unique per process
+RUNNER_VERSION = 4
 
 
 def _flatten(tree):
@@ -173,6 +176,24 @@ def _describe(tensor):
     return info
 
 
+def _save_atomically(value, path):
+    """``torch.save`` to ``path`` through a temporary file of this process alone, renamed into place: runners on
+    devices that share a home directory each write their own, and a reader never sees half a file."""
+    import torch
+
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=folder, prefix=os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            torch.save(value, out)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def main(argv=None, loaders=None):
     loaders = loaders or LOADERS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -226,10 +247,7 @@ def main(argv=None, loaders=None):
         if args.check and args.check_out:
             samples = torch.load(args.check, weights_only=True)
             results = [[t.clone() for t in forward(sample)] for sample in samples]
-            os.makedirs(os.path.dirname(args.check_out) or ".", exist_ok=True)
-            tmp = args.check_out + ".tmp"
-            torch.save(results, tmp)
-            os.replace(tmp, args.check_out)
+            _save_atomically(results, args.check_out)
             checked = len(results)
         report = {
             "runner": RUNNER_VERSION,
@@ -251,8 +269,10 @@ def main(argv=None, loaders=None):
         import traceback
 
         traceback.print_exc(file=sys.stderr)
-        report = {"runner": RUNNER_VERSION, "ok": False, "error": {"type": type(exc).__name__, "message": str(exc)[:2000]},
-                  "arch": platform.machine(), "versions": _versions()}
+        # OSError: the operating system refused (disk full, permission denied, a file gone), not the model
+        error = {"type": type(exc).__name__, "message": str(exc)[:2000], "environment": isinstance(exc, OSError)}
+        report = {"runner": RUNNER_VERSION, "ok": False, "error": error, "arch": platform.machine(),
+                  "versions": _versions()}
         print(json.dumps(report), flush=True)
         return 1
     print(json.dumps(report), flush=True)

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from edgeq._resources import resource_dir
 from edgeq.bench.stats import LatencyStats, latency_stats
 from edgeq.bench.verdict import Comparison, compare_samples
-from edgeq.errors import BenchError, ConfigError
+from edgeq.errors import BenchError, ConfigError, DeviceEnvironmentError
 from edgeq.digest import file_sha256
 from edgeq.transport.base import Transport
 
@@ -113,8 +113,9 @@ def run_bench(transport: Transport, *, python: str, runner: str, artifact: str, 
     if not report.get("ok"):
         error = report.get("error", {})
         log.debug("runner stderr:\n%s", result.stderr)
-        raise BenchError(f"the runner failed on the device: {error.get('type', '?')}: {error.get('message', '')[:300]}"
-                         + _runtime_reason(result.stderr), hint="run with --debug to see the runner's stderr")
+        failure = DeviceEnvironmentError if error.get("environment") else BenchError
+        raise failure(f"the runner failed on the device: {error.get('type', '?')}: {error.get('message', '')[:300]}"
+                      + _runtime_reason(result.stderr), hint="run with --debug to see the runner's stderr")
     if result.returncode != 0:
         raise BenchError(f"the runner exited {result.returncode} after reporting success")
     check_outputs = None

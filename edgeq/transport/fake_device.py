@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-RUNNER_VERSION = 3
+RUNNER_VERSION = 4
 
 
 @dataclass

@@ -79,3 +79,45 @@ def test_a_runtime_failure_names_what_executorch_logged_not_its_bare_error_code(
                   spec=BenchSpec())
     assert caught.value.message.endswith(
         "error: 0x1 (XNNCompiler.cpp: Failed to create static slice node 94 with code: xnn_status_invalid_parameter)")
+
+
+def _run_with_check_out(tmp_path, check_out):
+    """The runner on a small .ptl with check inputs, its outputs written to ``check_out``; its report."""
+    model = torch.jit.trace(torch.nn.Linear(4, 2).eval(), (torch.randn(1, 4),))
+    model._save_for_lite_interpreter(str(tmp_path / "m.ptl"))
+    torch.save((torch.randn(1, 4),), tmp_path / "in.pt")
+    torch.save([(torch.randn(1, 4),), (torch.randn(1, 4),)], tmp_path / "check.pt")
+    proc = subprocess.run([sys.executable, str(runner_path()), "--artifact", str(tmp_path / "m.ptl"), "--format", "ptl",
+                           "--inputs", str(tmp_path / "in.pt"), "--runs", "2", "--warmup", "0", "--threads", "1",
+                           "--check", str(tmp_path / "check.pt"), "--check-out", str(check_out)],
+                          capture_output=True, text=True, timeout=300)
+    return parse_report(proc.stdout, proc.stderr)
+
+
+def test_the_runner_writes_its_outputs_through_a_temporary_name_of_its_own(tmp_path):
+    out = tmp_path / "outputs" / "digest.pt"
+    out.parent.mkdir()
+    (tmp_path / "outputs" / "digest.pt.tmp").mkdir()  # what a fixed name would meet: another runner's file
+    report = _run_with_check_out(tmp_path, out)
+    assert report["ok"] and report["check_count"] == 2
+    assert len(torch.load(out, weights_only=True)) == 2
+    assert sorted(path.name for path in out.parent.iterdir()) == ["digest.pt", "digest.pt.tmp"]  # nothing left behind
+
+
+def test_an_output_the_operating_system_refuses_is_reported_as_the_environments_failure(tmp_path):
+    (tmp_path / "outputs").write_text("a file where the runner expects a folder")
+    report = _run_with_check_out(tmp_path, tmp_path / "outputs" / "digest.pt")
+    assert report["ok"] is False and report["error"]["environment"] is True
+
+
+def test_an_environment_failure_on_the_device_is_raised_as_one():
+    from edgeq.bench import BenchSpec, run_bench
+    from edgeq.errors import DeviceEnvironmentError
+    from edgeq.transport import FakeTransport
+
+    report = {"runner": 4, "ok": False,
+              "error": {"type": "OSError", "message": "[Errno 28] No space left on device", "environment": True}}
+    device = FakeTransport(lambda argv: (1, json.dumps(report) + "\n", ""))
+    with pytest.raises(DeviceEnvironmentError, match="No space left on device"):
+        run_bench(device, python="python3", runner="r.py", artifact="m.pte", fmt="pte", engine=None, inputs="in.pt",
+                  spec=BenchSpec())
