@@ -31,6 +31,14 @@ class LatencyStats:
                 "runs": self.runs, "noisy": self.noisy}
 
 
+def median(values: Sequence[float]) -> float:
+    """The median: the middle value, or the mean of the two middle ones. The one median of edgeq — the store,
+    the reports and every table print this, so they agree on a job's p50."""
+    if not values:
+        raise ValueError("no values to take the median of")
+    return statistics.median(values)
+
+
 def _percentile(ordered: Sequence[float], q: float) -> float:
     """Linear interpolation between closest ranks (numpy's default)."""
     position = (len(ordered) - 1) * q
@@ -44,7 +52,7 @@ def latency_stats(samples_ms: Sequence[float]) -> LatencyStats:
     ordered = sorted(samples_ms)
     mean = statistics.fmean(ordered)
     std = statistics.stdev(ordered) if len(ordered) > 1 else 0.0
-    return LatencyStats(p50=_percentile(ordered, 0.5), p90=_percentile(ordered, 0.9), p99=_percentile(ordered, 0.99),
+    return LatencyStats(p50=median(ordered), p90=_percentile(ordered, 0.9), p99=_percentile(ordered, 0.99),
                         mean=mean, std=std, cv=std / mean if mean else 0.0, runs=len(ordered),
                         samples_ms=tuple(float(sample) for sample in samples_ms))
 

@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # How a job ends. ``failed``: the model or the artifact is at fault (never retried); ``timeout``: the
-# benchmark outlived the job's timeout (never retried); ``infra``: the device or the connection failed
-# (retried at most twice, preferably on another device of the profile); ``invalid``: the device got too hot
-# or its governor changed during the measurement (re-queued once, then kept as invalid, never a regression);
-# ``skipped``: not run (no healthy device of its profile, or the run was stopped before it started).
-FINAL_STATES = ("done", "failed", "timeout", "infra", "invalid", "skipped")
+# benchmark outlived the job's timeout (never retried); ``infra``: the device, the connection or the device's
+# environment failed (retried at most twice, preferably on another device of the profile); ``invalid``: the
+# device got too hot or its governor changed during the measurement (re-queued once, then kept as invalid,
+# never a regression); ``error``: a bug in edgeq (never retried, never the device's fault); ``skipped``: not
+# run (no healthy device of its profile, or the run was stopped before it started).
+FINAL_STATES = ("done", "failed", "timeout", "infra", "invalid", "error", "skipped")
 JOB_STATES = ("queued", "running", *FINAL_STATES)
 # A device's health. ``unknown`` after an infra failure: it runs a health check before its next job.
 HEALTH_STATES = ("good", "unknown", "bad", "quarantined", "retired")
@@ -45,6 +46,7 @@ class Measurement:
     numerics: dict[str, Any] | None = None  # cosine, max_abs_err, ... against the eager fp32 model
     versions: dict[str, Any] = field(default_factory=dict)  # runner, torch, executorch, python on the device
     conditions: dict[str, Any] = field(default_factory=dict)  # governor and temperature before and after
+    valid: bool = True  # False: taken by an ``invalid`` attempt (too hot, governor changed): kept, never gated
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,26 @@ class Attempt:
     reason: str
     started_at: str
     ended_at: str | None = None
+    measurement: Measurement | None = None  # an invalid attempt's samples, kept (a done one's are the job's)
+    traceback: str | None = None  # an ``error`` attempt's traceback: the bug in edgeq to report
+
+
+@dataclass(frozen=True, order=True)
+class JobKey:
+    """What a job is, in every report, table and comparison: a model's variant (its scheme) in one format, for
+    the device the matrix planned it on, of one profile. Two runs' jobs with the same key are the same job."""
+
+    model: str
+    device: str  # the planned device: a retry may run the job on a sibling, its key stays
+    profile: str
+    variant: str
+    format: str
+
+    @property
+    def label(self) -> str:
+        """``model/device/variant.format``: the job's name in tables, reports and JUnit, unique within a run
+        (a device has one profile there) and the same from run to run."""
+        return f"{self.model}/{self.device}/{self.variant}.{self.format}"
 
 
 @dataclass(frozen=True)
@@ -80,10 +102,13 @@ class JobRecord:
     reused: bool = False  # the measurement came from the store (``--reuse``), nothing was run
 
     @property
+    def key(self) -> JobKey:
+        return JobKey(self.model, self.planned_device, self.profile, self.variant, self.format)
+
+    @property
     def name(self) -> str:
-        """``model/device/variant`` with the device the matrix planned (a retry may have run it on a sibling,
-        ``device``): the test case name in JUnit and the row name in every report, the same from run to run."""
-        return f"{self.model}/{self.planned_device}/{self.variant}"
+        """The key's label: the test case name in JUnit and the row name in every report."""
+        return self.key.label
 
 
 @dataclass(frozen=True)

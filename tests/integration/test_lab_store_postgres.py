@@ -1,5 +1,5 @@
 """The results store on a real PostgreSQL server: the same outcomes as on SQLite, leases and fencing between
-two hosts' connections, one measurement per job, concurrent writers, and the migration from the first revision."""
+two hosts' connections, one measurement per job, concurrent writers, and the migrations from earlier revisions."""
 
 import threading
 import time
@@ -7,6 +7,7 @@ import time
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from lab_store_rows import upgrade_keeps_every_row
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -127,6 +128,10 @@ def test_a_store_made_by_the_first_revision_is_upgraded_with_its_rows_kept(postg
         (job,) = store.run("r1").jobs
         assert [(a.number, a.outcome, a.reason) for a in job.attempts] == [(1, "infra", "interrupted"), (2, "done", "")]
         assert store.run("r1").args == {"runs": 50}
+
+
+def test_a_store_at_revision_0003_is_upgraded_with_every_row_kept(postgres_url):
+    upgrade_keeps_every_row(engine_for(postgres_url, default_path=None), postgres_url)
 
 
 def test_a_lease_passes_between_hosts_only_when_it_expires_and_the_old_token_is_fenced_off(store, other_host):

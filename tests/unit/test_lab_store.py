@@ -1,5 +1,5 @@
 """The lab's results store on real SQLite files: records in and out, the schema's invariants, fenced leases,
-recovery after a kill, threads, and the migration of a store made by the first revision."""
+recovery after a kill, threads, and the migration of stores made by earlier revisions."""
 
 import os
 import signal
@@ -8,10 +8,12 @@ import sys
 import textwrap
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from lab_store_rows import upgrade_keeps_every_row
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
@@ -52,7 +54,7 @@ def test_a_new_store_is_created_at_the_newest_revision(tmp_path):
     path = tmp_path / "lab" / "edgeq-lab.sqlite"
     open_store(None, default_path=path).close()
     with engine_for(None, default_path=path).connect() as connection:
-        assert migrations.current(connection) == migrations.head() == "0003"
+        assert migrations.current(connection) == migrations.head() == "0004"
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
@@ -95,7 +97,7 @@ def test_migrations_go_down_and_up_again(tmp_path):
     migrations.downgrade(engine, "base")
     migrations.upgrade(engine)
     with engine.connect() as connection:
-        assert migrations.current(connection) == "0003"
+        assert migrations.current(connection) == "0004"
 
 
 def test_a_store_made_by_the_first_revision_is_upgraded_with_its_rows_kept(tmp_path):
@@ -135,9 +137,14 @@ def test_a_store_made_by_the_first_revision_is_upgraded_with_its_rows_kept(tmp_p
         store.record_measurement(job_id, number, measurement(), token)
         assert store.find_measurement("key-1").samples_ms == (4.0, 5.0, 6.5)
     with engine.connect() as connection:
-        assert migrations.current(connection) == "0003"
+        assert migrations.current(connection) == "0004"
         context = MigrationContext.configure(connection, opts={"version_table": migrations.VERSION_TABLE})
         assert compare_metadata(context, metadata) == []
+
+
+def test_a_store_at_revision_0003_is_upgraded_with_every_row_kept(tmp_path):
+    path = tmp_path / "0003.sqlite"
+    upgrade_keeps_every_row(engine_for(None, default_path=path), str(path))
 
 
 def test_a_store_from_a_newer_edgeq_is_refused(tmp_path):
@@ -194,7 +201,7 @@ def test_a_run_comes_back_with_its_jobs_attempts_and_measurements(store):
     assert run.finished_at is not None
     (job,) = run.jobs
     assert (job.state, job.device, job.artifact_sha256, job.reused, job.name) == ("done", "pi", SHA, False,
-                                                                                   "mobilenet/pi/int8-pte")
+                                                                                   "mobilenet/pi/int8-pte.pte")
     assert [(a.number, a.device, a.outcome, a.reason) for a in job.attempts] == [
         (1, "pi", "infra", "ssh: connection reset"), (2, "pi", "done", "")]
     assert all(a.ended_at for a in job.attempts)
@@ -261,9 +268,9 @@ def test_device_history_lists_a_variants_median_per_run_oldest_first(store):
         store.record_measurement(job_id, number, measurement(samples=samples), token)
         store.release_lease("pi", token)
         medians.append((run_id, store.run(run_id).started_at, p50_ms))
-    assert store.device_history("pi", "mobilenet", "int8-pte") == medians
-    assert store.device_history("pi", "mobilenet", "int8-pte", limit=2) == medians[1:]
-    assert store.device_history("pi-2", "mobilenet", "int8-pte") == []
+    assert store.device_history("pi", "mobilenet", "int8-pte", "pte") == medians
+    assert store.device_history("pi", "mobilenet", "int8-pte", "pte", limit=2) == medians[1:]
+    assert store.device_history("pi-2", "mobilenet", "int8-pte", "pte") == []
 
 
 def test_an_artifact_is_kept_once_by_its_sha256(store):
@@ -411,7 +418,35 @@ def test_reuse_finds_a_measurement_by_its_result_key(store):
     job = store.job(again)
     assert (job.state, job.reused, job.measurement, job.attempts, job.device) == ("done", True, taken, (), "pi")
     assert source_run in job.reason
-    assert store.device_history("pi", "mobilenet", "int8-pte")[-1].run_id == source_run  # reuse is no new point
+    assert store.device_history("pi", "mobilenet", "int8-pte", "pte")[-1].run_id == source_run  # reuse is no new point
+
+
+def test_an_invalid_attempts_samples_are_kept_but_never_the_jobs_result_nor_reused(store):
+    _, job_id, token, number = leased_job(store)
+    hot = measurement(key="hot-key", samples=(9.0, 9.5, 10.0))
+    store.end_attempt(job_id, number, "invalid", "88 °C", token, job_state="queued", measurement=hot)
+    job = store.job(job_id)
+    assert job.measurement is None and job.attempts[0].measurement == replace(hot, valid=False)
+    assert store.find_measurement("hot-key") is None and store.measurements_of(SHA) == []
+    cool = measurement(key="cool-key")
+    store.record_measurement(job_id, store.start_attempt(job_id, "pi", token), cool, token)
+    job = store.job(job_id)
+    assert job.state == "done" and job.measurement == cool and job.attempts[0].measurement.samples_ms == hot.samples_ms
+
+
+def test_only_an_invalid_attempt_keeps_samples_without_being_the_result(store):
+    _, job_id, token, number = leased_job(store)
+    with pytest.raises(StoreError, match="with a measurement"):
+        store.end_attempt(job_id, number, "infra", "reset", token, measurement=measurement())
+    with pytest.raises(StoreError, match="marked invalid"):
+        store.record_measurement(job_id, number, measurement(valid=False), token)
+    assert store.job(job_id).attempts[0].outcome == "running"
+
+
+def test_a_bug_in_edgeq_counts_nothing_against_the_device(store):
+    after_infra = store.note_attempt_outcome("pi", "infra")
+    after_bug = store.note_attempt_outcome("pi", "error")
+    assert after_bug == after_infra  # neither a failure in a row nor one that ends the row
 
 
 # -- kills and recovery -----------------------------------------------------------------------------

@@ -22,11 +22,10 @@ import json
 import logging
 import re
 import secrets
-import statistics
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -40,6 +39,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, Operationa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
+from edgeq.bench.stats import median
 from edgeq.errors import ConfigError, ConnectError, EdgeqError, summarize
 from edgeq.lab.records import (
     FINAL_STATES, Attempt, Claim, DeviceRecord, HealthCheck, JobRecord, Measurement, QueueStatus, RunRecord, WorkerRecord,
@@ -294,22 +294,30 @@ class Store:
         return number
 
     def end_attempt(self, job_id: int, number: int, outcome: str, reason: str, lease_token: int, *,
-                    job_state: str | None = None, moved: bool = False) -> None:
+                    job_state: str | None = None, moved: bool = False, measurement: Measurement | None = None,
+                    traceback: str | None = None) -> None:
         """End a running attempt as ``outcome`` (not ``done``: that is ``record_measurement``).
 
         ``job_state`` is what the job becomes in the same transaction (``queued`` for a retry, ``failed``, ...),
         so a kill between the two cannot leave them disagreeing. ``moved``: any device of the job's profile
-        may take it next (a retry after an infra failure).
+        may take it next (a retry after an infra failure). ``measurement``: what an ``invalid`` attempt measured,
+        kept marked invalid (never the job's result); ``traceback``: an ``error`` attempt's.
         """
         what = f"end attempt {number} of job {job_id}"
         if outcome not in FINAL_STATES or outcome == "done":
             raise StoreError(f"cannot {what} as {outcome!r}",
                              hint=f"an attempt ends as one of {', '.join(s for s in FINAL_STATES if s != 'done')}; "
                                   "a measured one through record_measurement")
+        if measurement is not None and outcome != "invalid":
+            raise StoreError(f"cannot {what} as {outcome!r} with a measurement",
+                             hint="only an invalid attempt keeps its samples this way; a valid one is recorded "
+                                  "through record_measurement")
         with self._write(what) as connection:
             attempt = _running_attempt(connection, job_id, number, lease_token, what)
+            if measurement is not None:
+                _insert_measurement(connection, job_id, number, replace(measurement, valid=False), lease_token)
             connection.execute(update(attempts).where(attempts.c.job_id == job_id, attempts.c.number == number)
-                               .values(outcome=outcome, reason=reason, ended_at=_now()))
+                               .values(outcome=outcome, reason=reason, ended_at=_now(), traceback=traceback))
             if job_state is not None:
                 queue = {"queued_at_s": _DbNowS(), **({"moved": True} if moved else {})} if job_state == "queued" else {}
                 connection.execute(update(jobs).where(jobs.c.id == job_id)
@@ -318,28 +326,18 @@ class Store:
     def record_measurement(self, job_id: int, attempt_number: int, measurement: Measurement, lease_token: int) -> None:
         """Keep a job's measurement and its samples, and mark the attempt and the job ``done``, atomically.
 
-        Refused (``LeaseLost``) once the device's lease has passed on or expired; a job has at most one
+        Refused (``LeaseLost``) once the device's lease has passed on or expired; a job has at most one valid
         measurement (the schema refuses a second).
         """
         what = f"record the measurement of job {job_id}"
+        if not measurement.valid:
+            raise StoreError(f"cannot {what}: it is marked invalid", hint="end the attempt invalid with end_attempt")
         with self._write(what) as connection:
             attempt = _running_attempt(connection, job_id, attempt_number, lease_token, what)
             if measurement.device != attempt.device:
                 raise StoreError(f"cannot {what}: it was taken on {measurement.device!r}, "
                                  f"but attempt {attempt_number} runs on {attempt.device!r}")
-            samples = [float(value) for value in measurement.samples_ms]
-            measurement_id = connection.execute(measurements.insert().values(
-                job_id=job_id, attempt_number=attempt_number, result_key=measurement.result_key,
-                artifact_sha256=measurement.artifact_sha256, device=measurement.device,
-                measured_at=measurement.measured_at, size_bytes=measurement.size_bytes, sample_count=len(samples),
-                p50_ms=statistics.median(samples) if samples else None, load_ms=measurement.load_ms,
-                peak_rss_mb=measurement.peak_rss_mb, metric=measurement.metric, quality=measurement.quality,
-                numerics=measurement.numerics, versions=measurement.versions, conditions=measurement.conditions,
-                lease_token=lease_token)).inserted_primary_key[0]
-            if samples:
-                connection.execute(latency_samples.insert(), [
-                    {"measurement_id": measurement_id, "idx": index, "latency_ms": value}
-                    for index, value in enumerate(samples)])
+            measurement_id = _insert_measurement(connection, job_id, attempt_number, measurement, lease_token)
             connection.execute(update(attempts).where(attempts.c.job_id == job_id, attempts.c.number == attempt_number)
                                .values(outcome="done", reason="", ended_at=_now()))
             connection.execute(update(jobs).where(jobs.c.id == job_id).values(
@@ -356,7 +354,8 @@ class Store:
         """Every measurement of this exact artifact with its device's profile, the newest first (the release's
         evidence: a latency taken on a lab device instead of on the packaging host)."""
         with self._read() as connection:
-            found = _measurements(connection, measurements.c.artifact_sha256 == artifact_sha256)
+            found = _measurements(connection,
+                                  (measurements.c.artifact_sha256 == artifact_sha256) & measurements.c.valid)
             profiles = dict(connection.execute(select(devices.c.name, devices.c.profile)).all())
         return [(found[key], profiles.get(found[key].device, "")) for key in sorted(found, reverse=True)]
 
@@ -456,7 +455,7 @@ class Store:
         """Count an attempt's outcome against its device: infra failures in a row and among recent attempts.
 
         The caller decides what the counts mean (three infra failures in a row quarantine a device);
-        ``skipped`` ran nothing and counts for nothing.
+        ``skipped`` ran nothing and ``error`` is edgeq's fault, not the device's: they count for nothing.
         """
         if outcome not in FINAL_STATES:
             raise StoreError(f"cannot count outcome {outcome!r} against {device!r}",
@@ -466,19 +465,21 @@ class Store:
                                      .where(devices.c.name == device).with_for_update()).first()
             if row is None:
                 raise self._no_device(device)
-            if outcome != "skipped":
+            if outcome not in ("skipped", "error"):
                 connection.execute(update(devices).where(devices.c.name == device).values(
                     recent_outcomes=[outcome, *row.recent_outcomes][:RECENT_ATTEMPTS],
                     consecutive_infra=row.consecutive_infra + 1 if outcome == "infra" else 0))
         return self.device(device)
 
-    def device_history(self, device: str, model: str, variant: str, limit: int = 20) -> list[HistoryPoint]:
-        """A variant's median latency on a device in its last ``limit`` runs that measured it, oldest first."""
+    def device_history(self, device: str, model: str, variant: str, format: str, limit: int = 20) -> list[HistoryPoint]:
+        """A variant's median latency, in one format, on a device in its last ``limit`` runs that measured it,
+        oldest first."""
         query = (select(runs.c.id, runs.c.started_at, measurements.c.p50_ms)
                  .select_from(jobs.join(runs, jobs.c.run_id == runs.c.id)
                               .join(measurements, measurements.c.id == jobs.c.measurement_id))
                  .where(jobs.c.device == device, jobs.c.model == model, jobs.c.variant == variant,
-                        jobs.c.state == "done", jobs.c.reused.is_(False), measurements.c.p50_ms.is_not(None))
+                        jobs.c.format == format, jobs.c.state == "done", jobs.c.reused.is_(False),
+                        measurements.c.p50_ms.is_not(None))
                  .order_by(runs.c.seq.desc(), jobs.c.id.desc()).limit(limit))
         with self._read() as connection:
             rows = connection.execute(query).all()
@@ -684,11 +685,12 @@ class Store:
 
     def _jobs(self, connection: Connection, where: ColumnElement[bool]) -> list[JobRecord]:
         chosen = select(jobs.c.id).where(where)
+        invalid = _invalid_measurements(connection, chosen)
         by_job: dict[int, list[Attempt]] = defaultdict(list)
         for row in connection.execute(select(attempts).where(attempts.c.job_id.in_(chosen))
                                       .order_by(attempts.c.job_id, attempts.c.number)):
             by_job[row.job_id].append(Attempt(row.number, row.device, row.outcome, row.reason, row.started_at,
-                                              row.ended_at))
+                                              row.ended_at, invalid.get((row.job_id, row.number)), row.traceback))
         found = _measurements(connection, measurements.c.id.in_(select(jobs.c.measurement_id).where(where)))
         return [JobRecord(id=row.id, run_id=row.run_id, model=row.model, profile=row.profile, scheme=row.scheme,
                           format=row.format, variant=row.variant, planned_device=row.planned_device, state=row.state,
@@ -849,8 +851,25 @@ def _requeue(connection: Connection, where: ColumnElement[bool], reason: str) ->
 
 
 def _newest_with_key(result_key: str) -> Any:
-    return (select(func.max(measurements.c.id)).where(measurements.c.result_key == result_key)
+    return (select(func.max(measurements.c.id)).where(measurements.c.result_key == result_key, measurements.c.valid)
             .scalar_subquery())
+
+
+def _insert_measurement(connection: Connection, job_id: int, attempt_number: int, measurement: Measurement,
+                        lease_token: int) -> int:
+    """A measurement and its samples, in their order; returns its id."""
+    samples = [float(value) for value in measurement.samples_ms]
+    measurement_id = connection.execute(measurements.insert().values(
+        job_id=job_id, attempt_number=attempt_number, result_key=measurement.result_key,
+        artifact_sha256=measurement.artifact_sha256, device=measurement.device, measured_at=measurement.measured_at,
+        size_bytes=measurement.size_bytes, sample_count=len(samples), p50_ms=median(samples) if samples else None,
+        load_ms=measurement.load_ms, peak_rss_mb=measurement.peak_rss_mb, metric=measurement.metric,
+        quality=measurement.quality, numerics=measurement.numerics, versions=measurement.versions,
+        conditions=measurement.conditions, lease_token=lease_token, valid=measurement.valid)).inserted_primary_key[0]
+    if samples:
+        connection.execute(latency_samples.insert(), [
+            {"measurement_id": measurement_id, "idx": index, "latency_ms": value} for index, value in enumerate(samples)])
+    return int(measurement_id)
 
 
 def _measurements(connection: Connection, where: ColumnElement[bool]) -> dict[int, Measurement]:
@@ -864,8 +883,16 @@ def _measurements(connection: Connection, where: ColumnElement[bool]) -> dict[in
         result_key=row.result_key, artifact_sha256=row.artifact_sha256, device=row.device,
         samples_ms=tuple(samples[row.id]), measured_at=row.measured_at, size_bytes=row.size_bytes,
         load_ms=row.load_ms, peak_rss_mb=row.peak_rss_mb, metric=row.metric, quality=row.quality,
-        numerics=row.numerics, versions=row.versions, conditions=row.conditions)
+        numerics=row.numerics, versions=row.versions, conditions=row.conditions, valid=bool(row.valid))
         for row in connection.execute(select(measurements).where(where))}
+
+
+def _invalid_measurements(connection: Connection, chosen_jobs: Any) -> dict[tuple[int, int], Measurement]:
+    """The samples the chosen jobs' invalid attempts took, by (job, attempt number)."""
+    where = measurements.c.job_id.in_(chosen_jobs) & ~measurements.c.valid
+    found = _measurements(connection, where)
+    return {(row.job_id, row.attempt_number): found[row.id] for row in connection.execute(
+        select(measurements.c.id, measurements.c.job_id, measurements.c.attempt_number).where(where))}
 
 
 def _devices(connection: Connection, where: ColumnElement[bool] | None) -> list[DeviceRecord]:

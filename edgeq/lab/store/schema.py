@@ -8,7 +8,9 @@ worker cannot break them:
   autoincrementing key is the monotonic fencing counter);
 - one job per cell of a run's matrix (``uq_jobs_cell``), so a resumed run does not add jobs twice;
 - one running attempt per job, and one running leased attempt per device (partial unique indexes);
-- one measurement per job (``measurements.job_id`` unique), and no job ``done`` without one (a check);
+- one valid measurement per job (a partial unique index on ``measurements.job_id``) and one measurement per
+  attempt; an ``invalid`` attempt's samples are kept as a measurement marked ``valid = false``;
+- no job ``done`` without its measurement (a check);
 - states are the values ``edgeq.lab.records`` names (checks).
 
 Times the records carry are ISO-8601 strings in UTC, as in ``records.py``; lease times are seconds on the
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON, BigInteger, Boolean, CheckConstraint, Column, Float, ForeignKey, ForeignKeyConstraint, Index, Integer,
-    MetaData, String, Table, Text, UniqueConstraint, false, text,
+    MetaData, String, Table, Text, UniqueConstraint, false, text, true,
 )
 
 from edgeq.lab.records import FINAL_STATES, HEALTH_STATES, JOB_STATES, RUN_STATES
@@ -115,6 +117,7 @@ attempts = Table(
     Column("lease_token", BigInteger),  # the device's lease it ran under; NULL for rows older than leases
     Column("worker", _Name),  # the ``edgeq lab worker`` that claimed it; NULL in a one-host run
     Column("started_at_s", Float),  # the database's clock, for queue times
+    Column("traceback", Text),  # an ``error`` attempt's traceback: the bug in edgeq it met
     CheckConstraint("number >= 1", name="number"),
     CheckConstraint(_one_of("outcome", ATTEMPT_OUTCOMES), name="outcome"),
 )
@@ -127,7 +130,7 @@ Index("uq_attempts_running_device", attempts.c.device, unique=True,
 measurements = Table(
     "measurements", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("job_id", ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("job_id", ForeignKey("jobs.id", ondelete="CASCADE"), nullable=False),
     Column("attempt_number", Integer, nullable=False),
     Column("result_key", String(64), nullable=False, index=True),
     Column("artifact_sha256", ForeignKey("artifacts.sha256"), nullable=False),
@@ -144,9 +147,14 @@ measurements = Table(
     Column("versions", JSON, nullable=False),
     Column("conditions", JSON, nullable=False),
     Column("lease_token", BigInteger),  # the lease it was written under; NULL for rows older than leases
+    # false: an ``invalid`` attempt's (too hot, governor changed): kept and reported, never a job's result
+    Column("valid", Boolean, nullable=False, server_default=true()),
     ForeignKeyConstraint(["job_id", "attempt_number"], ["attempts.job_id", "attempts.number"], ondelete="CASCADE"),
+    UniqueConstraint("job_id", "attempt_number"),
     CheckConstraint("sample_count >= 0", name="sample_count"),
 )
+Index("uq_measurements_job_id", measurements.c.job_id, unique=True,
+      sqlite_where=text("valid"), postgresql_where=text("valid"))
 
 latency_samples = Table(
     "latency_samples", metadata,

@@ -9,6 +9,8 @@ writes the skeleton.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -17,6 +19,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, text
+
+from edgeq.errors import InternalError
 
 VERSION_TABLE = "edgeq_lab_version"  # not alembic_version: a PostgreSQL database may hold other apps' migrations
 # A connection execution option: its transaction writes, so SQLite takes the write lock at BEGIN (IMMEDIATE),
@@ -55,17 +59,36 @@ def current(connection: Connection) -> str | None:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the store to ``revision`` in one transaction: all of it is applied, or none."""
-    with engine.connect() as connection:
-        connection.execution_options(**{WRITE_TRANSACTION: True})
-        with connection.begin():
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-            command.upgrade(config(connection), revision)
+    with _migrating(engine) as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+        command.upgrade(config(connection), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Migrate the store back to ``revision``, for tests of the migrations and for going back a release."""
+    with _migrating(engine) as connection:
+        command.downgrade(config(connection), revision)
+
+
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[Connection]:
+    """A write transaction for the revisions. On SQLite, foreign-key actions are off while it runs (SQLite's own
+    recipe for changing a table: a rebuilt table is dropped first, and ``ON DELETE CASCADE`` would empty the
+    tables that refer to it) and the references are checked before it commits."""
     with engine.connect() as connection:
-        connection.execution_options(**{WRITE_TRANSACTION: True})
-        with connection.begin():
-            command.downgrade(config(connection), revision)
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:  # on the driver's connection: a PRAGMA inside a transaction does nothing
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+        try:
+            connection.execution_options(**{WRITE_TRANSACTION: True})
+            with connection.begin():
+                yield connection
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise InternalError(f"a migration of the results store broke {len(broken)} reference(s), "
+                                            f"the first in table {broken[0][0]}; nothing was changed")
+        finally:
+            if sqlite:
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
