@@ -14,7 +14,6 @@ import logging
 import os
 import shutil
 import socket
-import statistics
 import tempfile
 import threading
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeq.bench import BenchSpec, runner_path
+from edgeq.bench.stats import median
 from edgeq.build import ModelBuild
 from edgeq.device.inventory import DeviceEntry, Inventory
 from edgeq.device.probe import governor_and_temperature
@@ -33,7 +33,7 @@ from edgeq.export import Artifact
 from edgeq.lab.health import GOLDEN_RUNS, golden_model, judge_golden
 from edgeq.lab.outcomes import Outcome, invalid_conditions, outcome_of
 from edgeq.lab.plan import BuildKey, LabRequest, select_devices
-from edgeq.lab.records import HealthCheck, Measurement, RunRecord
+from edgeq.lab.records import HealthCheck, JobKey, Measurement, RunRecord
 from edgeq.measure import DeviceBench, Target, reach
 from edgeq.models import load_model
 from edgeq.profiles import DeviceProfile, load_profile
@@ -98,7 +98,7 @@ class _Builds:
         self.say = say
         self.models: dict[str, Any] = {}
         self.builds: dict[tuple[str, str], ModelBuild] = {}
-        self.errors: dict[tuple[str, ...], str] = {}
+        self.errors: dict[tuple[str, ...], Outcome] = {}
 
     def build(self, model: str, profile: DeviceProfile) -> ModelBuild | None:
         key = (model, profile.name)
@@ -109,13 +109,14 @@ class _Builds:
                 self.say(LabEvent("*", "building", message=f"loading {model}"))
                 self.models[model] = load_model(model)
             self.builds[key] = ModelBuild(self.models[model], profile)
-        except EdgeqError as exc:
-            self.errors[key] = exc.message
+        except Exception as exc:  # noqa: BLE001 - classified in one place: the model's fault, or edgeq's
+            self.errors[key] = outcome_of(exc, building=True)
             return None
         return self.builds[key]
 
-    def error(self, model: str, profile: str) -> str:
-        return self.errors.get((model, profile), "")
+    def error(self, model: str, profile: str) -> Outcome:
+        """Why ``build`` gave None for (model, profile)."""
+        return self.errors[(model, profile)]
 
 
 class LabRun:
@@ -194,17 +195,17 @@ class LabRun:
         key = BuildKey(model, profile.name, resolved, fmt)
         job_id = self.store.add_job(self.run_id, model, profile.name, resolved, fmt, variant, entry.name)
         record = existing.get(job_id)
-        job = _Job(job_id, key, variant, entry.name, f"{model}/{entry.name}/{variant}")
+        job = _Job(job_id, key, variant, entry.name, JobKey(model, entry.name, profile.name, variant, fmt).label)
         if record is not None and record.state not in ("queued", "running"):
             return  # finished before --resume: nothing to do
         if build is None:
-            self._finish_now(job, Outcome("failed", builds.error(model, profile.name)))
+            self._finish_now(job, builds.error(model, profile.name))
             return
         try:
             self.say(LabEvent("*", "building", job.name, f"building {variant} .{fmt} for {profile.name}"))
             job.artifact = build.artifact(spec)
-        except EdgeqError as exc:
-            self._finish_now(job, Outcome("failed", exc.message))
+        except Exception as exc:  # noqa: BLE001 - classified in one place: the model's fault, or edgeq's
+            self._finish_now(job, outcome_of(exc, building=True))
             return
         self.store.put_artifact(job.artifact.sha256, model, profile.name, variant, resolved, fmt,
                                 job.artifact.size_bytes, job.artifact.manifest.data)
@@ -212,6 +213,8 @@ class LabRun:
         self.jobs.append(job)
 
     def _finish_now(self, job: _Job, outcome: Outcome) -> None:
+        if outcome.traceback:
+            log.error("%s: %s\n%s", job.name, outcome.reason, outcome.traceback)
         self.store.set_job_state(job.id, outcome.state, outcome.reason)
         self.say(LabEvent(job.planned, outcome.state, job.name, outcome.reason))
 
@@ -429,18 +432,23 @@ class LabRun:
                 self._settle(entry, job, "queued")
                 return
             outcome = outcome_of(exc)
-            log.debug("%s on %s: %s", job.name, entry.name, outcome.reason, exc_info=exc)
+            if outcome.traceback:
+                log.error("%s on %s: %s\n%s", job.name, entry.name, outcome.reason, outcome.traceback)
+            else:
+                log.debug("%s on %s: %s", job.name, entry.name, outcome.reason, exc_info=exc)
         if outcome.state == "infra":
             self._disconnect(entry)
             benches.clear()
         device = self.store.note_attempt_outcome(entry.name, outcome.state)
         if outcome.state == "done":
             self.store.record_measurement(job.id, number, measurement, token)
-            self.say(LabEvent(entry.name, "done", job.name, f"p50 {statistics.median(measurement.samples_ms):.3g} ms"))
+            self.say(LabEvent(entry.name, "done", job.name, f"p50 {median(measurement.samples_ms):.3g} ms"))
             self._settle(entry, job, "done")
             return
         state = self._next_state(entry, job, outcome, device)
-        self.store.end_attempt(job.id, number, outcome.state, outcome.reason, token, job_state=state, moved=job.moved)
+        self.store.end_attempt(job.id, number, outcome.state, outcome.reason, token, job_state=state, moved=job.moved,
+                               measurement=measurement if outcome.state == "invalid" else None,
+                               traceback=outcome.traceback)
         retried = " (queued again)" if state == "queued" else ""
         self.say(LabEvent(entry.name, outcome.state, job.name, outcome.reason + retried))
         self._settle(entry, job, state)

@@ -30,6 +30,7 @@ from typing import Any
 from edgeq.bench import BenchSpec
 from edgeq.device.inventory import DeviceEntry, Inventory
 from edgeq.errors import ConfigError, ConnectError, EdgeqError
+from edgeq.lab.outcomes import Outcome, outcome_of
 from edgeq.lab.plan import BuildKey, LabRequest
 from edgeq.lab.records import Claim
 from edgeq.lab.scheduler import LabEvent, LabRun, TransportFactory, _Job
@@ -221,8 +222,9 @@ class Worker(LabRun):
         try:
             problem = self._build(entry, job, record.artifact_sha256)
             if problem is not None:
-                self.store.end_attempt(job.id, claim.attempt, "failed", problem, token, job_state="failed")
-                self.say(LabEvent(entry.name, "failed", job.name, problem))
+                self.store.end_attempt(job.id, claim.attempt, problem.state, problem.reason, token,
+                                       job_state=problem.state, traceback=problem.traceback)
+                self.say(LabEvent(entry.name, problem.state, job.name, problem.reason))
             else:
                 self._attempt(entry, job, token, scratch, benches, number=claim.attempt)
         except LeaseLost as exc:
@@ -236,8 +238,9 @@ class Worker(LabRun):
                 self.running.pop(entry.name, None)
             self.store.finish_if_drained(record.run_id)
 
-    def _build(self, entry: DeviceEntry, job: _Job, expected_sha256: str | None) -> str | None:
-        """The job's artifact from this host's content cache (built on first use); what is wrong, or None."""
+    def _build(self, entry: DeviceEntry, job: _Job, expected_sha256: str | None) -> Outcome | None:
+        """The job's artifact from this host's content cache (built on first use); how the job ends when it
+        cannot be built, or None."""
         profile = self.profiles[entry.profile]
         with self._build_lock:
             build = self.builds.build(job.key.model, profile)
@@ -245,11 +248,12 @@ class Worker(LabRun):
                 return self.builds.error(job.key.model, profile.name)
             try:
                 job.artifact = build.artifact(build.spec(job.key.scheme, job.key.format))
-            except EdgeqError as exc:
-                return exc.message
+            except Exception as exc:  # noqa: BLE001 - classified in one place: the model's fault, or edgeq's
+                return outcome_of(exc, building=True)
         if expected_sha256 and job.artifact.sha256 != expected_sha256:
-            return (f"this host built other bytes than the submitter (sha256 {job.artifact.sha256[:12]}…, submitted "
-                    f"{expected_sha256[:12]}…): its torch, executorch or edgeq differ")
+            return Outcome("failed", f"this host built other bytes than the submitter (sha256 "
+                                     f"{job.artifact.sha256[:12]}…, submitted {expected_sha256[:12]}…): its torch, "
+                                     "executorch or edgeq differ")
         return None
 
     # -- what the in-process lab decides from its own memory, the worker asks the store or the run ------------
