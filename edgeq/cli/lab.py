@@ -19,9 +19,10 @@ from rich import box
 from rich.live import Live
 from rich.table import Table
 
-from edgeq.cli.output import print_json, stderr, stdout
+from edgeq.cli.output import literal, print_json, stderr, stdout
 from edgeq.device import DEFAULT_INVENTORY
-from edgeq.errors import ConfigError, GateFailure
+from edgeq.errors import ConfigError, GateFailure, InternalError
+from edgeq.lab.records import FINAL_STATES
 from edgeq.quantize.spec import SCHEME_CHOICES
 
 
@@ -176,7 +177,8 @@ def run(models: tuple[str, ...], device_names: tuple[str, ...], tags: tuple[str,
         schemes: tuple[str, ...], formats: tuple[str, ...], runs: int, warmup: int, label: str | None, reuse: bool,
         resume: str | None, inventory: Path, store: str | None, as_json: bool) -> None:
     """Run MODELS on the lab's devices: exit 0 when every job is done, 1 when a job failed or timed out,
-    3 when devices kept some from finishing (infra, invalid, skipped) or the run was stopped."""
+    3 when devices kept some from finishing (infra, invalid, skipped) or the run was stopped, 4 when a job
+    met a bug in edgeq."""
     from edgeq.lab.plan import DEFAULT_SCHEMES, LabRequest
     from edgeq.lab.reports import report_json
     from edgeq.lab.scheduler import run_lab
@@ -211,8 +213,11 @@ def _on_signals(handler: Any) -> Iterator[None]:
 
 
 def _exit_for(result: Any) -> None:
-    """A run's exit code: 0 every job done, 1 a job failed or timed out, 3 devices kept some from finishing."""
+    """A run's exit code: 0 every job done, 1 a job failed or timed out, 3 devices kept some from finishing,
+    4 a job met a bug in edgeq (as any bug exits)."""
     states = {job.state for job in result.jobs}
+    if "error" in states:
+        raise SystemExit(InternalError.exit_code)
     if result.status == "interrupted":
         raise SystemExit(3)
     if states & {"failed", "timeout"}:
@@ -232,7 +237,7 @@ class _LiveView:
     def update(self, event: Any) -> None:
         with self.lock:
             self.rows[event.device] = (event.state, event.job or "", event.message)
-            if event.job and event.state in ("done", "failed", "timeout", "infra", "invalid", "skipped"):
+            if event.job and event.state in FINAL_STATES:
                 self.counts[event.state] = self.counts.get(event.state, 0) + 1
 
     def __rich__(self) -> Table:
@@ -247,16 +252,19 @@ class _LiveView:
 
 
 def _print_run(result: Any) -> None:
+    from edgeq.lab.reports.rows import job_rows
+    from edgeq.lab.reports.text import latency
+
     table = Table(box=box.SIMPLE_HEAD, title=f"lab run {result.id}" + (f" ({result.label})" if result.label else ""))
-    for column in ("job", "state", "p50", "attempts", "reason"):
+    for column in ("job", "profile", "state", "p50", "attempts", "reason"):
         table.add_column(column, overflow="fold")
     colour = {"done": "green", "failed": "red", "timeout": "red", "infra": "yellow", "invalid": "yellow",
-              "skipped": "dim"}
-    for job in result.jobs:
-        samples = job.measurement.samples_ms if job.measurement else ()
-        p50 = f"{sorted(samples)[len(samples) // 2]:.3g} ms" if samples else "—"
+              "error": "red", "skipped": "dim"}
+    for row in job_rows(result):
+        job = row.job
         state = f"[{colour.get(job.state, 'white')}]{job.state}[/]" + (" (reused)" if job.reused else "")
-        table.add_row(job.name, state, p50, str(len(job.attempts)), job.reason or "")
+        table.add_row(literal(job.name), literal(job.profile), state, latency(row), str(len(job.attempts)),
+                      literal(row.reason))
     stdout.print(table)
 
 
@@ -284,8 +292,8 @@ def report(run_ref: str | None, fmt: str, output: Path | None, baseline: str | N
         history = {}  # earlier runs only: the page draws this run's point itself
         for job in result.jobs:
             device = job.device or job.planned_device
-            history[(device, job.model, job.variant)] = [
-                point for point in opened.device_history(device, job.model, job.variant) if point[0] != result.id]
+            history[job.key] = [point for point in opened.device_history(device, job.model, job.variant, job.format)
+                                if point[0] != result.id]
     text = render(result, fmt, history=history, comparisons=comparisons)
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -319,12 +327,12 @@ def _compare(baseline_ref: str, run_ref: str | None, inventory: Path, store: str
         print_json(result.to_dict())
     else:
         table = Table(box=box.SIMPLE_HEAD, title=f"{result.run} against {result.baseline}")
-        for column in ("model", "device", "variant", "verdict", "status", "why"):
+        for column in ("job", "profile", "verdict", "status", "why"):
             table.add_column(column, overflow="fold")
         colour = {"regression": "red", "inconclusive": "yellow", "missing": "yellow", "improvement": "green", "ok": "white"}
         for row in result.rows:
-            table.add_row(row.model, row.device, row.variant, row.latency.verdict if row.latency else "—",
-                          f"[{colour[row.status]}]{row.status}[/]", row.reason)
+            table.add_row(literal(row.key.label), literal(row.key.profile), row.latency.verdict if row.latency else "—",
+                          f"[{colour[row.status]}]{row.status}[/]", literal(row.reason))
         stdout.print(table)
         stdout.print(f"gate: {result.status}")
     return result
@@ -350,11 +358,11 @@ def gate(baseline: str, run_ref: str | None, inventory: Path, store: str | None,
     result = _compare(baseline, run_ref, inventory, store, **settings)
     if result.status == "regression":
         raise GateFailure("a regression against the baseline: " + "; ".join(
-            f"{row.model}/{row.device}/{row.variant}: {row.reason}" for row in result.rows if row.status == "regression"))
+            f"{row.key.label}: {row.reason}" for row in result.rows if row.status == "regression"))
     if result.status == "inconclusive":
-        stderr.print("gate: inconclusive — " + ("; ".join(f"{row.model}/{row.device}/{row.variant}: {row.reason}"
+        stderr.print("gate: inconclusive — " + ("; ".join(f"{row.key.label}: {row.reason}"
                                                           for row in result.rows if row.status in ("inconclusive", "missing"))
-                                                or "nothing to compare"))
+                                                or "nothing to compare"), markup=False, highlight=False)
         raise SystemExit(3)
 
 
@@ -441,7 +449,7 @@ def submit(models: tuple[str, ...], device_names: tuple[str, ...], tags: tuple[s
 @_inventory_option
 def wait(run_ref: str, timeout: float | None, reports: Path | None, as_json: bool, inventory: Path,
          store: str | None) -> None:
-    """Follow a submitted run until every job has ended; exit as edgeq lab run would (0, 1 or 3)."""
+    """Follow a submitted run until every job has ended; exit as edgeq lab run would (0, 1, 3 or 4)."""
     from edgeq.lab.reports import render, report_json
     from edgeq.lab.submission import wait_for
 

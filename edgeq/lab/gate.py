@@ -1,10 +1,11 @@
 """Comparing two lab runs job by job, and the regression gate CI calls on a pull request.
 
-Each (model, device, variant) measured in both runs gets the latency verdict of
-``edgeq.bench.verdict.compare_samples`` — faster, slower, no significant change or inconclusive —
-and its size and quality are checked against budgets. An ``invalid`` measurement (a hot device, a
-governor that changed) is never a regression: it makes the gate inconclusive, as an infrastructure
-failure does.
+Jobs are matched by their whole identity (``JobKey``: model, planned device, profile, variant, format), so
+the ``.pte`` and ``.ptl`` of one device are two jobs. Each measured in both runs gets the latency verdict of
+``edgeq.bench.verdict.compare_samples`` — faster, slower, no significant change or inconclusive — and its size
+and quality are checked against budgets. An ``invalid`` measurement (a hot device, a governor that changed)
+is never a regression: its samples are kept but never compared, and the gate is inconclusive, as after an
+infrastructure failure or a bug in edgeq.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from edgeq.bench.verdict import Comparison, compare_samples
 from edgeq.errors import ConfigError
-from edgeq.lab.records import JobRecord, RunRecord
+from edgeq.lab.records import JobKey, JobRecord, RunRecord
 from edgeq.metrics import METRICS
 
 
@@ -36,18 +37,12 @@ class GateSettings:
 
 @dataclass(frozen=True)
 class JobComparison:
-    """One (model, device, variant) in both runs."""
+    """One job in both runs."""
 
-    model: str
-    device: str
-    variant: str
+    key: JobKey
     status: str  # "regression", "improvement", "ok", "inconclusive", "missing"
     reason: str
     latency: Comparison | None = None
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.model, self.device, self.variant)
 
     def as_verdict(self) -> dict[str, Any]:
         """What the reports mark a job with: a regression of any kind (latency, size, quality) reads ``slower``."""
@@ -55,8 +50,10 @@ class JobComparison:
         return {"verdict": verdict, "ratio": self.latency.ratio if self.latency else None, "reason": self.reason}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "device": self.device, "variant": self.variant, "status": self.status,
-                "reason": self.reason, "verdict": self.latency.verdict if self.latency else None,
+        key = self.key
+        return {"job": key.label, "model": key.model, "device": key.device, "profile": key.profile,
+                "variant": key.variant, "format": key.format, "status": self.status, "reason": self.reason,
+                "verdict": self.latency.verdict if self.latency else None,
                 "latency": self.latency.to_dict() if self.latency else None}
 
 
@@ -85,25 +82,16 @@ class GateResult:
                 "rows": [row.to_dict() for row in self.rows]}
 
 
-def _by_key(run: RunRecord) -> dict[tuple[str, str, str], JobRecord]:
-    """The last job per (model, device, variant): where a job ran, not where it was planned."""
-    jobs: dict[tuple[str, str, str], JobRecord] = {}
-    for job in run.jobs:
-        jobs[(job.model, job.device or job.planned_device, job.variant)] = job
-    return jobs
-
-
 def compare_runs(baseline: RunRecord, candidate: RunRecord, settings: GateSettings | None = None) -> GateResult:
-    """Every (model, device, variant) of ``candidate`` against ``baseline``."""
+    """Every job of ``candidate`` against the job of ``baseline`` with the same key."""
     settings = settings or GateSettings()
-    old, new = _by_key(baseline), _by_key(candidate)
-    rows = [_compare(key, old.get(key), job, settings) for key, job in sorted(new.items())]
+    old = {job.key: job for job in baseline.jobs}
+    rows = [_compare(job.key, old.get(job.key), job, settings) for job in sorted(candidate.jobs, key=lambda j: j.key)]
     return GateResult(baseline.id, candidate.id, tuple(rows))
 
 
-def _compare(key: tuple[str, str, str], old: JobRecord | None, new: JobRecord, settings: GateSettings) -> JobComparison:
-    model, device, variant = key
-    row = lambda status, reason, latency=None: JobComparison(model, device, variant, status, reason, latency)  # noqa: E731
+def _compare(key: JobKey, old: JobRecord | None, new: JobRecord, settings: GateSettings) -> JobComparison:
+    row = lambda status, reason, latency=None: JobComparison(key, status, reason, latency)  # noqa: E731
     if new.state != "done" or new.measurement is None:
         status = "regression" if new.state in ("failed", "timeout") else "inconclusive"
         return row(status, f"{new.state} in this run: {new.reason or 'no measurement'}")
@@ -120,12 +108,13 @@ def _compare(key: tuple[str, str, str], old: JobRecord | None, new: JobRecord, s
     quality = _quality_drop(a.metric, a.quality, b.quality, settings)
     if quality:
         problems.append(quality)
+    moved = f" (measured on {b.device}, the baseline on {a.device})" if a.device != b.device else ""
     if problems:
-        return row("regression", "; ".join(problems), latency)
+        return row("regression", "; ".join(problems) + moved, latency)
     if latency.verdict == "inconclusive":
-        return row("inconclusive", f"latency: {latency.reason}", latency)
+        return row("inconclusive", f"latency: {latency.reason}{moved}", latency)
     status = "improvement" if latency.verdict == "faster" else "ok"
-    return row(status, f"latency: {latency.reason}", latency)
+    return row(status, f"latency: {latency.reason}{moved}", latency)
 
 
 def _quality_drop(metric: str | None, before: float | None, after: float | None, settings: GateSettings) -> str | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeq.lab.records import Attempt, JobRecord, Measurement, RunRecord
+from edgeq.lab.records import Attempt, JobKey, JobRecord, Measurement, RunRecord
 from edgeq.lab.reports import Verdict, report_html
 from edgeq.lab.reports.html_report import FRAME_COLOR
 
@@ -71,8 +71,7 @@ def _history(run: RunRecord) -> dict:
         return [(f"r-{index}", f"{day}T15:00:00+00:00", job.measurement.samples_ms[index] * 0.97)
                 for index, day in enumerate(days)]
 
-    return {(job.device, job.model, job.variant): earlier(job)
-            for job in run.jobs if job.measurement and job.model == "mobilenet_v3_small"}
+    return {job.key: earlier(job) for job in run.jobs if job.measurement and job.model == "mobilenet_v3_small"}
 
 
 def _chromium() -> str:
@@ -145,7 +144,8 @@ def page(tmp_path_factory) -> tuple[str, np.ndarray]:
     run = _run()
     folder = tmp_path_factory.mktemp("lab-report")
     html = report_html(run, history=_history(run),
-                       comparisons={("resnet18", "nuc-a", "int8-dynamic"): Verdict("slower", 1.3, "median 30 % slower")})
+                       comparisons={JobKey("resnet18", "nuc-a", "x86-avx2", "int8-dynamic", "pte"):
+                                    Verdict("slower", 1.3, "median 30 % slower")})
     path = folder / "report.html"
     path.write_text(html, encoding="utf-8")
     return html, _screenshot(path, folder / "report.png")

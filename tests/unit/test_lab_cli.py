@@ -13,6 +13,7 @@ from junitparser import JUnitXml
 
 from edgeq.device import Inventory
 from edgeq.lab.plan import LabRequest
+from edgeq.lab.records import Measurement
 from edgeq.lab.scheduler import run_lab
 from edgeq.lab.store import open_store
 from edgeq.transport import FakeTransport
@@ -68,7 +69,7 @@ def test_the_junit_report_has_one_case_per_job_and_marks_the_regression(lab, tmp
     proc = lab_cli(lab, "report", "slower", "--format", "junit", "-o", str(out), "--baseline", "base")
     assert proc.returncode == 0, proc.stderr
     cases = [case for suite in JUnitXml.fromfile(str(out)) for case in suite]
-    assert [case.name for case in cases] == [f"{MODEL}/board/fp32"]
+    assert [case.name for case in cases] == [f"{MODEL}/board/fp32.pte"]
     assert cases[0].result and cases[0].result[0].type == "regression"
 
 
@@ -130,3 +131,51 @@ def test_waiting_on_a_run_no_worker_takes_times_out_with_exit_3_and_the_way_on(l
 def test_a_worker_for_a_device_the_inventory_lacks_is_refused_with_exit_2(lab):
     proc = lab_cli(lab, "worker", "--devices", "nosuch")
     assert proc.returncode == 2 and "nosuch" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def one_job_run(folder: Path, end) -> tuple[Path, str]:
+    """An inventory and a finished run of one job on ``board``, written straight to the store; ``end(store, job_id,
+    attempt, token)`` ends its attempt."""
+    inventory = folder / "edgeq-lab.toml"
+    inventory.write_text('[devices.board]\nprofile = "host"\nhost = "board"\n')
+    store = open_store(None, default_path=folder / "edgeq-lab.db")
+    store.sync_devices([("board", "host", [])])
+    store.put_artifact("ab" * 32, "m", "host", "fp32", "none", "pte", 100, {})
+    run_id = store.create_run("one", {})
+    job_id = store.add_job(run_id, "m", "host", "none", "pte", "fp32", "board")
+    store.set_job_state(job_id, "queued", artifact_sha256="ab" * 32)
+    token = store.acquire_lease("board", "test", ttl_s=30)
+    end(store, job_id, store.start_attempt(job_id, "board", token), token)
+    store.finish_run(run_id, "finished")
+    store.close()
+    return inventory, run_id
+
+
+def test_the_run_table_shows_the_median_the_store_and_reports_keep(tmp_path):
+    samples = tuple(float(ms) for ms in range(1, 21))  # the median is 10.5; the upper-middle sample is 11
+
+    def measured(store, job_id, attempt, token):
+        taken = Measurement("k", "ab" * 32, "board", samples, "2026-12-06T00:00:00+00:00", 100)
+        store.record_measurement(job_id, attempt, taken, token)
+
+    inventory, run_id = one_job_run(tmp_path, measured)
+    proc = edgeq("lab", "wait", run_id, "--inventory", str(inventory))
+    assert proc.returncode == 0, proc.stderr
+    (row,) = [line for line in proc.stdout.splitlines() if "m/board/fp32.pte" in line]
+    assert "10.5 ms" in row
+    with open_store(None, default_path=tmp_path / "edgeq-lab.db") as store:
+        assert store.device_history("board", "m", "fp32", "pte")[0].p50_ms == 10.5
+    report = edgeq("lab", "report", run_id, "--format", "json", "--inventory", str(inventory))
+    (reported,) = json.loads(report.stdout)["jobs"]
+    assert reported["latency_ms"]["p50"] == 10.5
+
+
+def test_a_run_with_a_bug_in_edgeq_exits_4_and_says_so(tmp_path):
+    def broken(store, job_id, attempt, token):
+        store.end_attempt(job_id, attempt, "error", "this is a bug in edgeq, please report it: KeyError: [x]", token,
+                          job_state="error", traceback="Traceback …")
+
+    inventory, run_id = one_job_run(tmp_path, broken)
+    proc = edgeq("lab", "wait", run_id, "--inventory", str(inventory))
+    assert proc.returncode == 4
+    assert "this is a bug in edgeq, please report it: KeyError: [x]" in " ".join(proc.stdout.split())

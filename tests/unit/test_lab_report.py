@@ -14,11 +14,12 @@ from dataclasses import replace
 from html import escape
 
 import pytest
+from junit10 import junit10_problems
 from junitparser import Error, Failure, JUnitXml, Properties, Skipped
 
 from edgeq.bench.verdict import Comparison
 from edgeq.errors import ConfigError
-from edgeq.lab.records import Attempt, JobRecord, Measurement, RunRecord
+from edgeq.lab.records import Attempt, JobKey, JobRecord, Measurement, RunRecord
 from edgeq.lab.reports import (FORMATS, Verdict, render, report_html, report_json, report_junit,
                                report_markdown)
 from edgeq.lab.reports.rows import job_rows
@@ -50,9 +51,17 @@ def attempt(device: str, outcome: str, reason: str = "", number: int = 1, minute
                    started_at="2026-12-02T15:00:00+00:00", ended_at=f"2026-12-02T15:{minutes:02d}:00+00:00")
 
 
+def profile_of(device: str) -> str:
+    return "rpi4" if device.startswith("pi4") else "x86-avx2"
+
+
+def key(model: str, device: str, variant: str) -> JobKey:
+    return JobKey(model, device, profile_of(device), variant, "pte")
+
+
 def job(id: int, model: str, device: str, variant: str, state: str, *, ran_on: str | None = None,
         attempts: tuple[Attempt, ...] | None = None, measured: Measurement | None = None, reason: str = "") -> JobRecord:
-    profile = "rpi4" if device.startswith("pi4") else "x86-avx2"
+    profile = profile_of(device)
     scheme = "none" if variant == "fp32" else "static"
     sha = f"{model}-{variant}-{profile}".ljust(64, "0")[:64]
     ran_on = ran_on or device
@@ -84,15 +93,15 @@ def build_run() -> RunRecord:
 
 
 COMPARISONS = {
-    ("mobilenet_v3_small", "nuc-a", "int8-static"): Verdict("slower", 1.201, SLOWER),
-    ("mobilenet_v3_small", "pi4-b", "int8-static"): {"verdict": "no significant change", "ratio": 1.01,
-                                                     "reason": "median 1.0 % slower (95 % CI -1.2 % to +2.9 %)"},
+    key("mobilenet_v3_small", "nuc-a", "int8-static"): Verdict("slower", 1.201, SLOWER),
+    key("mobilenet_v3_small", "pi4-a", "int8-static"): {"verdict": "no significant change", "ratio": 1.01,
+                                                        "reason": "median 1.0 % slower (95 % CI -1.2 % to +2.9 %)"},
 }
 HISTORY = {
-    ("pi4-a", "mobilenet_v3_small", "fp32"): [("r-1", "2026-11-28T15:00:00+00:00", 41.0),
-                                               ("r-2", "2026-11-30T15:00:00+00:00", 40.4)],
-    ("nuc-a", "mobilenet_v3_small", "int8-static"): [("r-1", "2026-11-28T15:00:00+00:00", 2.6),
-                                                      ("r-2", "2026-11-30T15:00:00+00:00", 2.6)],
+    key("mobilenet_v3_small", "pi4-a", "fp32"): [("r-1", "2026-11-28T15:00:00+00:00", 41.0),
+                                                  ("r-2", "2026-11-30T15:00:00+00:00", 40.4)],
+    key("mobilenet_v3_small", "nuc-a", "int8-static"): [("r-1", "2026-11-28T15:00:00+00:00", 2.6),
+                                                         ("r-2", "2026-11-30T15:00:00+00:00", 2.6)],
 }
 
 
@@ -102,11 +111,23 @@ def run() -> RunRecord:
 
 
 @pytest.fixture(scope="module")
-def cases(run):
-    xml = JUnitXml.fromstring(report_junit(run, comparisons=COMPARISONS))
-    suites = list(xml)
-    assert len(suites) == 1
-    return {case.name: case for case in suites[0]}
+def junit(run) -> str:
+    return report_junit(run, comparisons=COMPARISONS)
+
+
+@pytest.fixture(scope="module")
+def suites(junit):
+    """Each job's ``<testsuite>``, by name: the dialect keeps a job's properties there."""
+    return {suite.name: suite for suite in JUnitXml.fromstring(junit)}
+
+
+@pytest.fixture(scope="module")
+def cases(suites):
+    found = {}
+    for suite in suites.values():
+        (case,) = suite
+        found[case.name] = case
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +135,8 @@ def html(run) -> str:
     return report_html(run, history=HISTORY, comparisons=COMPARISONS)
 
 
-def properties(case) -> dict[str, str]:
-    return {prop.name: prop.value for prop in case.child(Properties)}
+def properties(suite) -> dict[str, str]:
+    return {prop.name: prop.value for prop in suite.child(Properties)}
 
 
 def only_result(case):
@@ -127,24 +148,31 @@ def only_result(case):
 
 def test_junit_has_one_case_per_job_named_model_device_variant(run, cases):
     assert sorted(cases) == sorted(job.name for job in run.jobs)
-    assert "mobilenet_v3_small/pi4-a/int8-static" in cases  # named for its planned cell, though it ran on pi4-b
+    assert "mobilenet_v3_small/pi4-a/int8-static.pte" in cases  # named for its planned cell, though it ran on pi4-b
     assert {case.classname for case in cases.values()} == {"edgeq.lab.mobilenet_v3_small", "edgeq.lab.resnet18"}
 
 
-def test_junit_suite_is_named_for_the_run_and_counts_its_results(run):
-    suite = next(iter(JUnitXml.fromstring(report_junit(run, comparisons=COMPARISONS))))
-    assert suite.name == f"edgeq-lab {RUN_ID}"
-    assert (suite.tests, suite.failures, suite.errors, suite.skipped) == (8, 2, 2, 1)
+def test_junit_testsuites_is_named_for_the_run_and_counts_its_results(junit):
+    xml = JUnitXml.fromstring(junit)
+    assert xml.name == f"edgeq-lab {RUN_ID}"
+    assert (xml.tests, xml.failures, xml.errors) == (8, 2, 2)
+
+
+def test_junit_has_one_suite_per_job_named_like_its_case_and_hosted_on_the_device_it_ran_on(run, suites):
+    assert sorted(suites) == sorted(job.name for job in run.jobs)
+    retried = suites["mobilenet_v3_small/pi4-a/int8-static.pte"]
+    assert (retried.hostname, retried.tests, retried.failures, retried.errors) == ("pi4-b", 1, 0, 0)
+    assert sum(suite.skipped for suite in suites.values()) == 1
 
 
 def test_junit_failed_job_is_a_failure_with_its_reason(cases):
-    result = only_result(cases["resnet18/pi4-a/fp32"])
+    result = only_result(cases["resnet18/pi4-a/fp32.pte"])
     assert isinstance(result, Failure) and result.type == "failed"
     assert result.message == REASONS["failed"]
 
 
 def test_junit_timeout_is_an_error(cases):
-    result = only_result(cases["resnet18/pi4-a/int8-static"])
+    result = only_result(cases["resnet18/pi4-a/int8-static.pte"])
     assert isinstance(result, Error) and result.type == "timeout" and result.message == REASONS["timeout"]
 
 
@@ -152,40 +180,40 @@ def test_junit_infra_job_is_an_error(run):
     retried = next(job for job in run.jobs if job.id == 2)
     given_up = replace(retried, state="infra", reason=REASONS["infra"], measurement=None,
                        attempts=(attempt("pi4-a", "infra", REASONS["infra"]), attempt("pi4-b", "infra", REASONS["infra"], 2)))
-    xml = JUnitXml.fromstring(report_junit(replace(run, jobs=(given_up,))))
-    (case,) = next(iter(xml))
+    (suite,) = JUnitXml.fromstring(report_junit(replace(run, jobs=(given_up,))))
+    (case,) = suite
     result = only_result(case)
     assert isinstance(result, Error) and result.type == "infra" and result.message == REASONS["infra"]
 
 
 def test_junit_invalid_job_is_an_error_of_type_invalid(cases):
-    result = only_result(cases["resnet18/nuc-a/fp32"])
+    result = only_result(cases["resnet18/nuc-a/fp32.pte"])
     assert isinstance(result, Error) and result.type == "invalid" and result.message == REASONS["invalid"]
 
 
 def test_junit_skipped_job_is_skipped(cases):
-    result = only_result(cases["resnet18/nuc-a/int8-static"])
+    result = only_result(cases["resnet18/nuc-a/int8-static.pte"])
     assert isinstance(result, Skipped) and result.message == REASONS["skipped"]
 
 
 def test_junit_slower_verdict_is_a_regression_failure(cases):
-    result = only_result(cases["mobilenet_v3_small/nuc-a/int8-static"])
+    result = only_result(cases["mobilenet_v3_small/nuc-a/int8-static.pte"])
     assert isinstance(result, Failure) and result.type == "regression"
     assert SLOWER in result.message
 
 
-def test_junit_job_retried_on_a_sibling_passes_and_keeps_its_attempts(cases):
-    case = cases["mobilenet_v3_small/pi4-a/int8-static"]
+def test_junit_job_retried_on_a_sibling_passes_and_keeps_its_attempts(cases, suites):
+    case = cases["mobilenet_v3_small/pi4-a/int8-static.pte"]
     assert case.is_passed
-    props = properties(case)
+    props = properties(suites[case.name])
     assert (props["device"], props["planned_device"], props["attempts"]) == ("pi4-b", "pi4-a", "2")
     assert props["verdict"] == "no significant change"
     assert REASONS["infra"] in case.system_out
 
 
-def test_junit_properties_carry_device_versions_and_latency(run, cases):
-    case = cases["mobilenet_v3_small/pi4-a/fp32"]
-    props = properties(case)
+def test_junit_properties_carry_device_versions_and_latency(run, cases, suites):
+    case = cases["mobilenet_v3_small/pi4-a/fp32.pte"]
+    props = properties(suites[case.name])
     measured = run.jobs[0].measurement
     assert {key: props[key] for key in ("device", "profile", "variant", "scheme", "format", "device_torch",
                                         "device_executorch", "size_bytes", "quality")} == {
@@ -199,12 +227,52 @@ def test_junit_properties_carry_device_versions_and_latency(run, cases):
 
 def test_junit_survives_terminal_escapes_in_a_reason(run):
     colored = replace(run.jobs[4], reason="\x1b[31mSegmentation fault\x1b[0m\x00")
-    xml = JUnitXml.fromstring(report_junit(replace(run, jobs=(colored,))))
-    (case,) = next(iter(xml))
+    (suite,) = JUnitXml.fromstring(report_junit(replace(run, jobs=(colored,))))
+    (case,) = suite
     assert "Segmentation fault" in only_result(case).message
 
 
+def bug_job() -> JobRecord:
+    """A job that met a bug in edgeq: its attempt ended ``error`` with the traceback kept."""
+    reason = "this is a bug in edgeq, please report it: KeyError: 'latencies_ms'"
+    trace = "Traceback (most recent call last):\n  File \"edgeq/bench/__init__.py\", line 130\nKeyError: 'latencies_ms'"
+    broken = replace(attempt("nuc-a", "error", reason), traceback=trace)
+    return job(9, "resnet18", "nuc-a", "int8-static", "error", attempts=(broken,), reason=reason)
+
+
+def test_junit_follows_the_junit_10_schema(junit, run):
+    assert junit10_problems(junit) == []
+    assert junit10_problems(report_junit(replace(run, jobs=(*run.jobs, bug_job())))) == []
+
+
+def test_the_schema_check_refuses_what_junit_10_refuses():
+    old_report = ('<testsuites name="edgeq-lab" tests="1" failures="0" errors="0" skipped="0" time="0.100">'
+                  '<testsuite name="edgeq-lab r1" tests="1" failures="0" errors="0"><testcase name="m/pi/fp32">'
+                  '<properties><property name="device" value="pi"/></properties></testcase></testsuite></testsuites>')
+    assert junit10_problems(old_report) == [
+        "/testsuites: attribute 'skipped' is not allowed",
+        "/testsuites/testsuite[0]/testcase[0]/properties[0]: <properties> is not allowed inside <testcase>"]
+
+
+def test_junit_bug_in_edgeq_is_an_error_with_its_traceback(run):
+    (suite,) = JUnitXml.fromstring(report_junit(replace(run, jobs=(bug_job(),))))
+    (case,) = suite
+    result = only_result(case)
+    assert isinstance(result, Error) and result.type == "edgeq-bug"
+    assert result.message.startswith("this is a bug in edgeq") and "KeyError: 'latencies_ms'" in case.system_err
+
+
+def test_junit_invalid_job_keeps_its_latency_marked_not_valid(suites):
+    props = properties(suites["resnet18/nuc-a/fp32.pte"])
+    assert props["latency_valid"] == "false" and float(props["p50_ms"]) > 0
+    assert "latency_valid" not in properties(suites["mobilenet_v3_small/nuc-a/fp32.pte"])
+
+
 # Markdown
+
+def test_markdown_shows_an_invalid_jobs_median_marked_invalid(run):
+    row = next(line for line in report_markdown(run).splitlines() if "**invalid**" in line)
+    assert re.search(r"\| \S+ ms \(invalid\) \|", row)
 
 def test_markdown_shows_every_problem_jobs_reason(run):
     markdown = report_markdown(run, comparisons=COMPARISONS)
@@ -216,14 +284,14 @@ def test_markdown_opens_with_the_counts_and_the_regressions(run):
     markdown = report_markdown(run, comparisons=COMPARISONS)
     assert "8 jobs: 4 done, 1 failed, 1 timeout, 1 invalid, 1 skipped; 1 regression" in markdown
     assert markdown.index("Regressions") < markdown.index("#### mobilenet_v3_small")
-    assert f"`mobilenet_v3_small/nuc-a/int8-static`: {SLOWER}" in markdown
+    assert f"`mobilenet_v3_small/nuc-a/int8-static.pte`: {SLOWER}" in markdown
 
 
 def test_markdown_has_a_table_per_model_with_the_ratio_to_fp32(run):
     markdown = report_markdown(run, comparisons=COMPARISONS)
-    assert "| device | variant | p50 | vs fp32 | size | quality | verdict | state |" in markdown
+    assert "| device | profile | variant | format | p50 | vs fp32 | size | quality | verdict | state |" in markdown
     assert markdown.count("#### ") == 2
-    retried = next(line for line in markdown.splitlines() if line.startswith("| pi4-b |"))
+    retried = next(line for line in markdown.splitlines() if line.startswith("| pi4-a (ran on pi4-b) |"))
     assert "×0.4" in retried and "2 attempts" in retried and "no significant change" in retried
 
 
@@ -245,9 +313,9 @@ def test_json_round_trips_with_the_same_keys_for_every_job(run):
     assert len(document["jobs"]) == 8
     assert len({tuple(job) for job in document["jobs"]}) == 1
     by_name = {job["name"]: job for job in document["jobs"]}
-    assert by_name["resnet18/nuc-a/int8-static"]["latency_ms"] is None
-    assert len(by_name["mobilenet_v3_small/pi4-a/fp32"]["samples_ms"]) == 50
-    assert document["summary"]["regressions"] == ["mobilenet_v3_small/nuc-a/int8-static"]
+    assert by_name["resnet18/nuc-a/int8-static.pte"]["latency_ms"] is None
+    assert len(by_name["mobilenet_v3_small/pi4-a/fp32.pte"]["samples_ms"]) == 50
+    assert document["summary"]["regressions"] == ["mobilenet_v3_small/nuc-a/int8-static.pte"]
     assert document["summary"]["states"] == {"done": 4, "failed": 1, "timeout": 1, "invalid": 1, "skipped": 1}
 
 
@@ -285,6 +353,12 @@ def test_html_lists_every_job_with_its_reason(run, html):
         assert escape(REASONS[state]) in html, state
 
 
+def test_html_shows_a_bugs_traceback_under_its_attempt(run):
+    page = report_html(replace(run, jobs=(bug_job(),)))
+    assert "this is a bug in edgeq, please report it" in page
+    assert "<details><summary>traceback</summary><pre>Traceback (most recent call last):" in page
+
+
 def test_html_says_so_when_there_is_no_history(run):
     page = report_html(run)
     history = re.search(r'<figure id="plot-history">(.*?)</figure>', page, re.S).group(1)
@@ -301,19 +375,19 @@ def test_importing_the_reports_does_not_import_matplotlib():
 
 def test_int8_retried_on_a_sibling_is_compared_with_fp32_of_its_planned_device(run):
     rows = {row.name: row for row in job_rows(run)}
-    retried, fp32 = rows["mobilenet_v3_small/pi4-a/int8-static"], rows["mobilenet_v3_small/pi4-a/fp32"]
+    retried, fp32 = rows["mobilenet_v3_small/pi4-a/int8-static.pte"], rows["mobilenet_v3_small/pi4-a/fp32.pte"]
     assert retried.vs_fp32 == pytest.approx(retried.latency.p50 / fp32.latency.p50)
 
 
 def test_an_invalid_job_is_never_a_regression(run):
-    rows = {row.name: row for row in job_rows(run, {("resnet18", "nuc-a", "fp32"): Verdict("slower", 1.5, "hot")})}
-    assert not rows["resnet18/nuc-a/fp32"].regressed
+    rows = {row.name: row for row in job_rows(run, {key("resnet18", "nuc-a", "fp32"): Verdict("slower", 1.5, "hot")})}
+    assert not rows["resnet18/nuc-a/fp32.pte"].regressed
 
 
 def test_comparisons_may_be_the_statistics_modules_own_results(run):
     comparison = Comparison("slower", 1.2, 1.15, 1.25, 1e-9, 50, 50, SLOWER)
-    rows = {row.name: row for row in job_rows(run, {("mobilenet_v3_small", "nuc-a", "int8-static"): comparison})}
-    assert rows["mobilenet_v3_small/nuc-a/int8-static"].regressed
+    rows = {row.name: row for row in job_rows(run, {key("mobilenet_v3_small", "nuc-a", "int8-static"): comparison})}
+    assert rows["mobilenet_v3_small/nuc-a/int8-static.pte"].regressed
 
 
 def test_an_unknown_verdict_is_a_config_error():

@@ -5,14 +5,19 @@ the devices answer from Python, so each behaviour — retries, quarantine, inval
 reuse, stop and resume — is set up exactly.
 """
 
+import json
 import threading
 from pathlib import Path
 
 import pytest
 
 from edgeq.device import Inventory
-from edgeq.errors import CommandTimeout, ConfigError, ConnectError
+from edgeq.bench.stats import median
+from edgeq.errors import CommandTimeout, ConfigError, ConnectError, InternalError
+from edgeq.lab.gate import compare_runs
 from edgeq.lab.plan import LabRequest
+from edgeq.lab.reports import report_json, report_markdown
+from edgeq.lab.reports.text import milliseconds
 from edgeq.lab.scheduler import LabRun, run_lab
 from edgeq.lab.store import open_store
 from edgeq.transport import FakeTransport
@@ -33,6 +38,14 @@ def write_inventory(folder: Path, devices: dict[str, str], extra: str = "") -> I
     text = "".join(f'[devices.{name}]\nprofile = "{profile}"\nhost = "{name}"\n' for name, profile in devices.items())
     path = folder / "edgeq-lab.toml"
     path.write_text(text + extra)
+    return Inventory.load(path)
+
+
+def hot_inventory(folder: Path, profile: str) -> Inventory:
+    """One device, ``hot``, whose measurements are invalid above 70 °C."""
+    write_inventory(folder, {"hot": profile})
+    path = folder / "edgeq-lab.toml"
+    path.write_text(path.read_text() + "max_temperature_c = 70\n")
     return Inventory.load(path)
 
 
@@ -113,13 +126,55 @@ def test_a_hung_benchmark_ends_timeout_and_is_not_retried(tmp_path):
 
 
 def test_a_hot_device_measures_again_once_then_reports_invalid_never_a_result(tmp_path):
-    inventory = write_inventory(tmp_path, {"hot": "x86-server"}, "")
-    inventory.path.write_text(inventory.path.read_text().replace('host = "hot"\n', 'host = "hot"\nmax_temperature_c = 70\n'))
-    inventory = Inventory.load(inventory.path)
+    inventory = hot_inventory(tmp_path, "x86-server")
     run, _ = lab_run(inventory, {"hot": FakeDevice(temperature_c=88.0)}, models=MODELS[:1], schemes=("none",))
     (job,) = run.jobs
     assert job.state == "invalid" and "88.0 °C" in job.reason and job.measurement is None
     assert [attempt.outcome for attempt in job.attempts] == ["invalid", "invalid"]
+
+
+def test_a_hot_devices_samples_are_kept_marked_invalid_shown_and_never_gated(tmp_path):
+    inventory = hot_inventory(tmp_path, "host")
+    run, _ = lab_run(inventory, {"hot": FakeDevice(temperature_c=88.0)}, models=MODELS[:1], schemes=("none",))
+    (job,) = run.jobs
+    kept = [attempt.measurement for attempt in job.attempts]
+    assert [len(m.samples_ms) for m in kept] == [10, 10] and not any(m.valid for m in kept)
+    assert job.measurement is None  # never the job's result
+    (row,) = compare_runs(run, run).rows
+    assert row.status == "inconclusive" and row.latency is None
+    (reported,) = json.loads(report_json(run))["jobs"]
+    assert reported["valid"] is False and reported["samples_ms"] == list(kept[-1].samples_ms)
+    assert [attempt["samples_ms"] for attempt in reported["attempts"]] == [list(m.samples_ms) for m in kept]
+    assert f"{milliseconds(median(kept[-1].samples_ms))} (invalid)" in report_markdown(run)
+
+
+class BugOnFirstJob(FakeDevice):
+    """Its first benchmark meets a bug in edgeq; the ones after it run."""
+
+    def _bench(self, argv):
+        if self.benchmarks == 0:
+            self.benchmarks += 1
+            raise InternalError("the runner's report was parsed twice")
+        return super()._bench(argv)
+
+
+def test_a_bug_in_edgeq_ends_its_job_once_as_error_and_leaves_the_device_good(tmp_path):
+    inventory = write_inventory(tmp_path, {"a": "host", "b": "host"})
+    store = open_store(None, default_path=tmp_path / "edgeq-lab.db")
+    store.sync_devices([("a", "host", []), ("b", "host", [])])
+    for device in ("a", "b"):
+        store.set_health(device, "good")  # no health check: the first benchmark is the first job's
+    devices = {"a": BugOnFirstJob(), "b": FakeDevice()}
+    run, _ = lab_run(inventory, devices, store=store, models=MODELS[:1], devices=("a", "b"))
+    broken = [job for job in run.jobs if job.state != "done"]
+    (job,) = broken
+    assert job.state == "error" and job.planned_device == "a"
+    (attempt,) = job.attempts  # never retried, on this device or a sibling
+    assert attempt.outcome == "error" and job.reason.startswith("this is a bug in edgeq, please report it")
+    assert "InternalError: the runner's report was parsed twice" in attempt.traceback
+    a = store.device("a")
+    assert (a.health, a.consecutive_infra, a.recent_failures) == ("good", 0, 0)
+    assert all(other.device == other.planned_device for other in run.jobs if other is not job)  # a kept serving
 
 
 def test_reuse_measures_nothing_when_the_store_has_the_exact_measurement(tmp_path):
@@ -173,7 +228,7 @@ def test_a_device_whose_golden_latency_drifts_out_of_its_band_is_quarantined(tmp
     run, _ = lab_run(inventory, {"a": FakeDevice(latency_ms=2.0)}, store=store, models=MODELS[:1], schemes=("none",))
     device = store.device("a")
     assert device.health == "quarantined" and "outside the device's band" in device.reason
-    assert states(run) == {f"{MODELS[0]}/a/fp32": "skipped"}
+    assert states(run) == {f"{MODELS[0]}/a/fp32.pte": "skipped"}
 
 
 @pytest.mark.parametrize("request_args, message", [

@@ -19,7 +19,7 @@ from edgeq.lab.submission import submit, wait_for
 from edgeq.lab.worker import WorkerOptions, run_worker
 from edgeq.transport import FakeTransport
 from edgeq.transport.fake_device import FakeDevice
-from tests.unit.test_lab_scheduler import MODELS, states, write_inventory
+from tests.unit.test_lab_scheduler import MODELS, BugOnFirstJob, states, write_inventory
 
 
 def _store(tmp_path):
@@ -121,6 +121,21 @@ def test_a_job_that_keeps_losing_its_worker_ends_infra_with_the_history_of_its_a
     assert job.state == "infra" and [a.outcome for a in job.attempts] == ["infra", "infra"]
     assert job.reason.startswith("lost its device 2 times: attempt 1 on a (w1)") and "attempt 2 on a (w2)" in job.reason
     assert store.finish_if_drained(run_id)
+
+
+def test_a_bug_in_edgeq_ends_a_claimed_job_once_and_the_worker_keeps_serving_the_device(tmp_path):
+    inventory = write_inventory(tmp_path, {"a": "host"})
+    store = _store(tmp_path)
+    run_id = _submit(inventory, store)
+    store.set_health("a", "good")  # no health check: the first benchmark is the first job's
+    worker = _serve(inventory, store, {"a": BugOnFirstJob()})
+    run = store.run(run_id)
+    assert sorted(states(run).values()) == ["done", "error"] and run.status == "finished"
+    (job,) = [job for job in run.jobs if job.state == "error"]
+    (attempt,) = job.attempts
+    assert attempt.outcome == "error" and "InternalError" in attempt.traceback
+    assert job.reason.startswith("this is a bug in edgeq")
+    assert store.device("a").health == "good" and store.device("a").consecutive_infra == 0 and worker.refused == 0
 
 
 def test_a_lab_run_on_one_host_is_never_taken_by_a_worker(tmp_path):

@@ -7,7 +7,8 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
-from edgeq.lab.records import RunRecord
+from edgeq.bench.stats import median
+from edgeq.lab.records import Attempt, RunRecord
 from edgeq.lab.reports import text
 from edgeq.lab.reports.rows import PROBLEM_STATES, Comparisons, History, JobRow, headline, job_rows
 
@@ -36,13 +37,15 @@ table {{ border-collapse: collapse; width: 100%; font-size: 13px; }}
 th, td {{ border-bottom: 1px solid #dde1e6; padding: 4px 6px; text-align: left; vertical-align: top; }}
 th {{ background: #f3f5f7; }}
 td.num {{ text-align: right; white-space: nowrap; }}
-tr.failed td, tr.timeout td, tr.infra td {{ background: #fdeeee; }}
+tr.failed td, tr.timeout td, tr.infra td, tr.error td {{ background: #fdeeee; }}
 tr.invalid td {{ background: #fdf6e3; }}
 tr.skipped td {{ color: #6b7480; }}
 tr.regressed td {{ background: #fbe3e3; }}
 .attempts {{ color: #5a6470; font-size: 12px; }}
+.attempts pre {{ white-space: pre-wrap; font-size: 11px; }}
 """
-_COLUMNS = ("job", "state", "reason", "p50", "p90", "CV", "vs fp32", "size", "quality", "verdict", "attempts")
+_COLUMNS = ("job", "profile", "state", "reason", "p50", "p90", "CV", "vs fp32", "size", "quality", "verdict",
+            "attempts")
 
 
 def _figure(plot: Plot) -> str:
@@ -52,10 +55,20 @@ def _figure(plot: Plot) -> str:
     return f'<figure id="{plot.id}">\n{body}\n{caption}\n</figure>'
 
 
+def _attempt(attempt: Attempt) -> str:
+    """One attempt: where it ran and how it ended; an invalid one's median (kept, never gated), a bug's traceback."""
+    line = f"{attempt.number}. {attempt.device}: {attempt.outcome}"
+    if attempt.measurement is not None and attempt.measurement.samples_ms:
+        line += f", p50 {text.milliseconds(median(attempt.measurement.samples_ms))}"
+    if attempt.reason:
+        line += f" — {text.one_line(attempt.reason, 160)}"
+    if attempt.traceback:
+        return escape(line) + f"<details><summary>traceback</summary><pre>{escape(attempt.traceback)}</pre></details>"
+    return escape(line)
+
+
 def _attempts(row: JobRow) -> str:
-    return "<br>".join(escape(f"{attempt.number}. {attempt.device}: {attempt.outcome}"
-                              + (f" — {text.one_line(attempt.reason, 160)}" if attempt.reason else ""))
-                       for attempt in row.job.attempts)
+    return "<br>".join(_attempt(attempt) for attempt in row.job.attempts)
 
 
 def _verdict(row: JobRow) -> str:
@@ -70,9 +83,10 @@ def _job_row(row: JobRow) -> str:
     reason = row.reason if row.state != "done" else (row.verdict.reason if row.regressed else "")
     cells = (
         f"<td>{escape(row.name)}</td>",
+        f"<td>{escape(row.key.profile)}</td>",
         f"<td>{escape(row.state)}</td>",
         f"<td>{escape(text.one_line(reason, 400))}</td>",
-        f'<td class="num">{escape(text.ms(latency))}</td>',
+        f'<td class="num">{escape(text.latency(row))}</td>',
         f'<td class="num">{escape(text.milliseconds(latency.p90)) if latency else text.DASH}</td>',
         f'<td class="num">{f"{latency.cv:.1%}" if latency else text.DASH}</td>',
         f'<td class="num">{escape(text.ratio(row.vs_fp32))}</td>',

@@ -1,5 +1,6 @@
 """The run as one JSON document for tools: every job with the same keys (``null`` where nothing is known),
-its raw samples and its verdict, so a script can recompute or re-judge anything the other reports show."""
+its raw samples and its verdict, so a script can recompute or re-judge anything the other reports show.
+An invalid job's samples are there too, with ``"valid": false``; every attempt lists the samples it took."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import math
 from dataclasses import asdict
 from typing import Any
 
-from edgeq.lab.records import RunRecord
-from edgeq.lab.reports.rows import Comparisons, JobRow, job_rows, state_counts
+from edgeq.lab.records import Attempt, RunRecord
+from edgeq.lab.reports.rows import Comparisons, JobRow, job_rows, measured, state_counts
 
 SCHEMA = "edgeq.lab.report/1"
 
@@ -26,11 +27,16 @@ def _finite(value: Any) -> Any:
 
 
 def _measurement_fields(row: JobRow) -> dict[str, Any]:
-    measurement = row.job.measurement
+    measurement = measured(row.job)
     keys = ("result_key", "measured_at", "size_bytes", "load_ms", "peak_rss_mb", "metric", "quality", "numerics",
-            "versions", "conditions")
+            "versions", "conditions", "valid")
     fields = {key: getattr(measurement, key) if measurement else None for key in keys}
     return {**fields, "samples_ms": list(measurement.samples_ms) if measurement else None}
+
+
+def _attempt_fields(attempt: Attempt) -> dict[str, Any]:
+    fields = {key: value for key, value in asdict(attempt).items() if key != "measurement"}
+    return {**fields, "samples_ms": list(attempt.measurement.samples_ms) if attempt.measurement else None}
 
 
 def _job_fields(row: JobRow) -> dict[str, Any]:
@@ -49,7 +55,7 @@ def _job_fields(row: JobRow) -> dict[str, Any]:
         "reason": row.reason,
         "artifact_sha256": job.artifact_sha256,
         "reused": job.reused,
-        "attempts": [asdict(attempt) for attempt in job.attempts],
+        "attempts": [_attempt_fields(attempt) for attempt in job.attempts],
         "latency_ms": row.latency.to_dict() if row.latency else None,
         "vs_fp32": row.vs_fp32,
         "verdict": asdict(row.verdict) if row.verdict else None,

@@ -1,10 +1,16 @@
-"""The run as JUnit XML, so CI shows the lab like any test run: one test case per job.
+"""The run as JUnit XML, so CI shows the lab like any test run: one test case per job, named by its label.
 
-One ``<testsuite>`` per run (``edgeq-lab RUN_ID``): the run's totals and start time stay together, and CI
-tools already group cases by ``classname`` (``edgeq.lab.<model>``), which gives the per-model view for free.
-``invalid`` is an ``<error>``, like ``timeout`` and ``infra``: the device was too hot or its governor
-changed, so the numbers say nothing about the model — the job did not fail, it could not be judged.
-Written with the standard library so the report needs no extra package.
+The dialect is ``junit-10.xsd``, the one Jenkins' xUnit plugin validates against and pytest's ``junitxml``
+writes: ``<properties>`` belong to a ``<testsuite>``, never to a ``<testcase>``, and ``<testsuites>`` carries
+no ``skipped``. So each job is a ``<testsuite>`` of its own (named, like its one case, by the job's label) whose
+properties keep what a CI reader needs of it — device, versions, latency, verdict — and whose ``hostname`` is
+the device it ran on; ``<testsuites>`` holds the run's totals. CI tools group cases by ``classname``
+(``edgeq.lab.<model>``), which gives the per-model view for free.
+
+``invalid`` is an ``<error>``, like ``timeout`` and ``infra``: the device was too hot or its governor changed,
+so the numbers say nothing about the model — the job did not fail, it could not be judged. ``error`` (a bug in
+edgeq) is an ``<error>`` too, with its traceback in ``<system-err>``. Written with the standard library so the
+report needs no extra package.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime
 
 from edgeq.lab.records import Attempt, RunRecord
-from edgeq.lab.reports.rows import Comparisons, JobRow, job_rows
+from edgeq.lab.reports.rows import Comparisons, JobRow, job_rows, measured
 
 # A final state -> (result element, its ``type``). ``done`` has none unless its verdict is ``slower``.
 _RESULT_OF_STATE = {
@@ -22,6 +28,7 @@ _RESULT_OF_STATE = {
     "timeout": ("error", "timeout"),
     "infra": ("error", "infra"),
     "invalid": ("error", "invalid"),
+    "error": ("error", "edgeq-bug"),
     "skipped": ("skipped", None),
     "queued": ("skipped", None),  # an interrupted run's jobs that never started
     "running": ("error", "interrupted"),  # the run ended while this job ran
@@ -48,10 +55,14 @@ def _seconds(row: JobRow) -> float:
     return sum(_wall_seconds(attempt) for attempt in row.job.attempts)
 
 
-def _properties(row: JobRow) -> dict[str, object]:
-    job, measurement, latency = row.job, row.job.measurement, row.latency
+def _properties(run: RunRecord, row: JobRow) -> dict[str, object]:
+    job, measurement, latency = row.job, measured(row.job), row.latency
     versions = measurement.versions if measurement else {}
     return {
+        "run_id": run.id,
+        "run_label": run.label,
+        "run_status": run.status,
+        "model": job.model,
         "device": row.device,
         "planned_device": job.planned_device if row.moved else None,
         "profile": job.profile,
@@ -66,6 +77,7 @@ def _properties(row: JobRow) -> dict[str, object]:
         "p90_ms": f"{latency.p90:.4f}" if latency else None,
         "cv": f"{latency.cv:.4f}" if latency else None,
         "runs": latency.runs if latency else None,
+        "latency_valid": "false" if row.untrusted_latency else None,  # samples of an invalid attempt
         "size_bytes": row.size_bytes,
         "quality": row.quality,
         "metric": row.metric,
@@ -96,11 +108,8 @@ def _result(row: JobRow) -> tuple[str, str | None, str] | None:
 
 
 def _testcase(row: JobRow) -> ET.Element:
-    case = ET.Element("testcase", name=row.name, classname=f"edgeq.lab.{row.job.model}", time=f"{_seconds(row):.3f}")
-    properties = ET.SubElement(case, "properties")
-    for name, value in _properties(row).items():
-        if value is not None:
-            ET.SubElement(properties, "property", name=name, value=_xml_text(str(value)))
+    case = ET.Element("testcase", name=_xml_text(row.name), classname=_xml_text(f"edgeq.lab.{row.job.model}"),
+                      time=f"{_seconds(row):.3f}")
     result = _result(row)
     if result is not None:
         element, kind, message = result
@@ -108,29 +117,43 @@ def _testcase(row: JobRow) -> ET.Element:
         ET.SubElement(case, element, attributes).text = _xml_text(message)
     if row.job.attempts:
         ET.SubElement(case, "system-out").text = _xml_text(_attempts_log(row))
+    tracebacks = [attempt.traceback for attempt in row.job.attempts if attempt.traceback]
+    if tracebacks:
+        ET.SubElement(case, "system-err").text = _xml_text(tracebacks[-1])
     return case
 
 
-def _counts(cases: list[ET.Element]) -> dict[str, str]:
-    """The totals JUnit readers expect on a suite, taken from its cases."""
-    def count(tag: str) -> int:
-        return sum(case.find(tag) is not None for case in cases)
+def _totals(cases: list[ET.Element], *, skipped: bool) -> dict[str, str]:
+    """The totals JUnit readers expect, taken from the cases; ``skipped``: counted too (a suite may say it,
+    ``<testsuites>`` may not)."""
+    def count(tag: str) -> str:
+        return str(sum(case.find(tag) is not None for case in cases))
 
-    total_time = sum(float(case.get("time", "0")) for case in cases)
-    return {"tests": str(len(cases)), "failures": str(count("failure")), "errors": str(count("error")),
-            "skipped": str(count("skipped")), "time": f"{total_time:.3f}"}
+    totals = {"tests": str(len(cases)), "failures": count("failure"), "errors": count("error")}
+    if skipped:
+        totals["skipped"] = count("skipped")
+    return {**totals, "time": f"{sum(float(case.get('time', '0')) for case in cases):.3f}"}
+
+
+def _testsuite(run: RunRecord, row: JobRow) -> ET.Element:
+    """One job as a suite of one case: the properties the dialect allows only on a suite are the job's."""
+    case = _testcase(row)
+    started = row.job.attempts[0].started_at if row.job.attempts else run.started_at
+    suite = ET.Element("testsuite", name=_xml_text(row.name), id=str(row.job.id), hostname=_xml_text(row.device),
+                       timestamp=started, **_totals([case], skipped=True))
+    properties = ET.SubElement(suite, "properties")
+    for name, value in _properties(run, row).items():
+        if value is not None:
+            ET.SubElement(properties, "property", name=name, value=_xml_text(str(value)))
+    suite.append(case)
+    return suite
 
 
 def report_junit(run: RunRecord, *, comparisons: Comparisons | None = None) -> str:
-    """JUnit XML: ``<testsuites>`` holding one ``<testsuite>`` for the run, one ``<testcase>`` per job."""
-    cases = [_testcase(row) for row in job_rows(run, comparisons)]
-    totals = _counts(cases)
-    suites = ET.Element("testsuites", name="edgeq-lab", **totals)
-    suite = ET.SubElement(suites, "testsuite", name=f"edgeq-lab {run.id}", timestamp=run.started_at, **totals)
-    properties = ET.SubElement(suite, "properties")
-    for name, value in (("run_id", run.id), ("label", run.label), ("status", run.status), ("finished_at", run.finished_at)):
-        if value is not None:
-            ET.SubElement(properties, "property", name=name, value=_xml_text(str(value)))
-    suite.extend(cases)
-    ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    """JUnit XML (``junit-10.xsd``): ``<testsuites>`` with the run's totals, one ``<testsuite>`` per job."""
+    suites = [_testsuite(run, row) for row in job_rows(run, comparisons)]
+    root = ET.Element("testsuites", name=f"edgeq-lab {run.id}",
+                      **_totals([suite.find("testcase") for suite in suites], skipped=False))
+    root.extend(suites)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -11,7 +11,7 @@ from edgeq.lab.reports.rows import PROBLEM_STATES, Comparisons, JobRow, by_model
 MAX_CHARS = 65_536  # GitHub refuses a comment body longer than this
 MAX_REGRESSIONS_LISTED = 20
 _NOTE_ROOM = 300  # kept free for the truncation note
-_COLUMNS = ("device", "variant", "p50", "vs fp32", "size", "quality", "verdict", "state")
+_COLUMNS = ("device", "profile", "variant", "format", "p50", "vs fp32", "size", "quality", "verdict", "state")
 
 
 def _cell(value: str) -> str:
@@ -36,9 +36,10 @@ def _state(row: JobRow) -> str:
 
 
 def _table_row(row: JobRow) -> str:
-    p50 = text.ms(row.latency) if row.trusted else text.DASH  # an invalid job's numbers stay out of the comment
-    cells = (row.device, row.job.variant, p50, text.ratio(row.vs_fp32), text.size(row.size_bytes),
-             text.quality(row.quality, row.metric), _verdict(row), _state(row))
+    key = row.key
+    device = key.device + (f" (ran on {row.device})" if row.moved else "")
+    cells = (device, key.profile, key.variant, key.format, text.latency(row), text.ratio(row.vs_fp32),
+             text.size(row.size_bytes), text.quality(row.quality, row.metric), _verdict(row), _state(row))
     return "| " + " | ".join(_cell(cell) for cell in cells) + " |"
 
 

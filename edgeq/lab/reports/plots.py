@@ -203,7 +203,7 @@ def _history_lines(rows: Sequence[JobRow], history: History, started_at: str) ->
     lines: dict[str, list[tuple[JobRow, list]]] = {}
     now = datetime.fromisoformat(started_at)
     for row in rows:
-        earlier = history.get((row.device, row.job.model, row.job.variant), ())
+        earlier = history.get(row.key, ())
         if earlier:
             points = [(datetime.fromisoformat(at), p50_ms) for _, at, p50_ms in earlier] + [(now, row.latency.p50)]
             lines.setdefault(row.device, []).append((row, points))

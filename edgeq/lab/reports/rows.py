@@ -15,10 +15,10 @@ from typing import Any, Protocol
 from edgeq.bench.stats import LatencyStats, latency_stats
 from edgeq.bench.verdict import VERDICTS
 from edgeq.errors import ConfigError
-from edgeq.lab.records import JOB_STATES, JobRecord, RunRecord
+from edgeq.lab.records import JOB_STATES, JobKey, JobRecord, Measurement, RunRecord
 
 FP32_SCHEME = "none"  # QuantSpec's scheme of the float variant, the baseline of "vs fp32"
-PROBLEM_STATES = ("failed", "timeout", "infra", "invalid")  # ends whose reason every report shows
+PROBLEM_STATES = ("failed", "timeout", "infra", "invalid", "error")  # ends whose reason every report shows
 
 
 class VerdictLike(Protocol):
@@ -34,10 +34,10 @@ class VerdictLike(Protocol):
     def reason(self) -> str: ...
 
 
-# (model, device, variant) -> the job's comparison with its baseline, an object or a plain dict.
-Comparisons = Mapping[tuple[str, str, str], VerdictLike | Mapping[str, Any]]
-# (device, model, variant) -> earlier runs of that job, oldest first: (run_id, started_at ISO, p50_ms).
-History = Mapping[tuple[str, str, str], Sequence[tuple[str, str, float]]]
+# A job's key -> its comparison with its baseline, an object or a plain dict.
+Comparisons = Mapping[JobKey, VerdictLike | Mapping[str, Any]]
+# A job's key -> earlier runs of it on the device it ran on, oldest first: (run_id, started_at ISO, p50_ms).
+History = Mapping[JobKey, Sequence[tuple[str, str, float]]]
 
 
 @dataclass(frozen=True)
@@ -68,12 +68,17 @@ def as_verdict(value: VerdictLike | Mapping[str, Any]) -> Verdict:
 @dataclass(frozen=True)
 class JobRow:
     """A job with what the reports derive from it. ``latency`` is set whenever samples exist, even for an
-    ``invalid`` job; only ``trusted`` rows (done and measured) are plotted or compared with fp32."""
+    ``invalid`` job (its last invalid attempt's samples); only ``trusted`` rows (done and measured) are plotted,
+    compared with fp32 or with a baseline."""
 
     job: JobRecord
     latency: LatencyStats | None
     vs_fp32: float | None  # this p50 over the fp32 p50 of the same model, planned device and format
     verdict: Verdict | None
+
+    @property
+    def key(self) -> JobKey:
+        return self.job.key
 
     @property
     def name(self) -> str:
@@ -106,6 +111,11 @@ class JobRow:
         return self.state == "done" and self.latency is not None
 
     @property
+    def untrusted_latency(self) -> bool:
+        """The latency shown comes from samples taken on a hot or re-governed device: kept, never believed."""
+        return self.latency is not None and not self.trusted
+
+    @property
     def regressed(self) -> bool:
         """A done job the comparison found slower; an invalid job is never a regression."""
         return self.state == "done" and self.verdict is not None and self.verdict.verdict == "slower"
@@ -128,9 +138,16 @@ class JobRow:
         return self.job.measurement.metric if self.job.measurement else None
 
 
+def measured(job: JobRecord) -> Measurement | None:
+    """What the reports show of a job's samples: its result, else what its last invalid attempt measured."""
+    if job.measurement is not None:
+        return job.measurement
+    return next((attempt.measurement for attempt in reversed(job.attempts) if attempt.measurement), None)
+
+
 def _latency(job: JobRecord) -> LatencyStats | None:
-    samples = job.measurement.samples_ms if job.measurement else ()
-    return latency_stats(samples) if samples else None
+    found = measured(job)
+    return latency_stats(found.samples_ms) if found and found.samples_ms else None
 
 
 def _order(job: JobRecord) -> tuple[str, str, bool, str, str]:
@@ -158,14 +175,8 @@ def _vs_fp32(job: JobRecord, latency: LatencyStats | None, baselines: Mapping[tu
 
 
 def _verdict_of(job: JobRecord, comparisons: Comparisons | None) -> Verdict | None:
-    """Looked up by the device the job ran on, then by its planned device."""
-    if not comparisons:
-        return None
-    for device in dict.fromkeys((job.device or job.planned_device, job.planned_device)):
-        found = comparisons.get((job.model, device, job.variant))
-        if found is not None:
-            return as_verdict(found)
-    return None
+    found = comparisons.get(job.key) if comparisons else None
+    return as_verdict(found) if found is not None else None
 
 
 def job_rows(run: RunRecord, comparisons: Comparisons | None = None) -> list[JobRow]:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from edgeq.bench.stats import LatencyStats
 from edgeq.units import human_bytes
+
+if TYPE_CHECKING:
+    from edgeq.lab.reports.rows import JobRow
 
 DASH = "—"
 
@@ -14,6 +19,12 @@ def ms(latency: LatencyStats | None) -> str:
         return DASH
     shown = milliseconds(latency.p50)
     return f"{shown} (noisy, CV {latency.cv:.0%})" if latency.noisy else shown
+
+
+def latency(row: JobRow) -> str:
+    """A job's median, marked when its samples were taken by an invalid attempt: kept and shown, never believed."""
+    shown = ms(row.latency)
+    return f"{shown} (invalid)" if row.untrusted_latency else shown
 
 
 def milliseconds(value_ms: float) -> str:
