@@ -12,6 +12,7 @@ native ``executor_runner`` go through the same calls and give the same ``Measure
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -178,7 +179,8 @@ class DeviceBench:
                                           timeout_s=bench_spec.timeout_s) if check else None
             return native_bench_result(timing, arch=self.target.facts.machine or self.profile.arch,
                                        threads=bench_spec.threads, binary=self.native.binary, check_outputs=outputs)
-        remote_out = f"{self.workdir}/outputs/{artifact.sha256[:16]}-{self.check_digest[:16]}.pt"
+        # named for this measurement: two devices may share a home, and one must never read the other's outputs
+        remote_out = f"{self.workdir}/outputs/{artifact.sha256[:16]}-{self.check_digest[:16]}-{secrets.token_hex(4)}.pt"
         return run_bench(self.transport, python=self.profile.python, runner=self.runner, artifact=remote_artifact,
                          fmt=artifact.format, engine=artifact.manifest.data.get("engine"), inputs=self.remote_inputs,
                          spec=bench_spec, check=self.remote_check if check else None,
