@@ -8,7 +8,9 @@ the attempt's own transaction, so no writer decides it a second way.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from edgeq.errors import ConfigError
 
@@ -33,6 +35,14 @@ class Budgets:
                 raise ConfigError(f"[lab] {key} must be ≥ 0, got {getattr(self, key)}")
         if self.quarantine_after < 1:
             raise ConfigError(f"[lab] quarantine_after must be ≥ 1, got {self.quarantine_after}")
+
+    @classmethod
+    def of_run(cls, args: dict[str, Any]) -> Budgets:
+        """The budgets a run was planned with (its arguments in the store), these defaults for what it lacks."""
+        return cls(**{f.name: int(args[f.name]) for f in dataclasses.fields(cls) if args.get(f.name) is not None})
+
+    def to_args(self) -> dict[str, int]:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)

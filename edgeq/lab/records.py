@@ -147,13 +147,11 @@ class DeviceRecord:
 
 @dataclass(frozen=True)
 class Claim:
-    """A job a worker took from the shared queue for one of its devices, with its attempt already running."""
+    """A job a worker took from the queue for one of its devices, with its attempt already running."""
 
     job: JobRecord
     attempt: int  # the attempt's number, running under the device's lease
-    infra: int  # earlier attempts that ended infra (the retry budget counts them)
-    invalid: int  # earlier attempts that ended invalid
-    args: dict[str, Any]  # the run's arguments: runs, warmup, retry budgets, job timeout
+    args: dict[str, Any]  # the run's arguments: runs, warmup, retry budgets, job timeout, reuse
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from lab_store_rows import upgrade_keeps_every_row
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from edgeq.errors import ConnectError
 from edgeq.lab.records import DeviceRecord, HealthCheck, Measurement
 from edgeq.lab.store import LeaseLost, StoreError, engine_for, migrations, open_store
-from edgeq.lab.store.schema import leases, measurements, metadata
+from edgeq.lab.store.schema import attempts, leases, measurements, metadata
 
 SHA = "cd" * 32
 AT = "2026-12-02T15:04:05+00:00"
@@ -49,18 +49,17 @@ def lab_run(store):
     run_id = store.create_run("nightly", {"models": ["mobilenet", "resnet"]})
     token = store.acquire_lease("pi", "host:1", ttl_s=30)
     retried = store.add_job(run_id, "mobilenet", "rpi5", "int8", "pte", "int8-pte", "pi")
-    store.end_attempt(retried, store.start_attempt(retried, "pi", token), "infra", "connection reset", token,
-                      job_state="queued")
+    store.end_attempt(retried, store.start_attempt(retried, "pi", token), "infra", "connection reset", token)
     store.record_measurement(retried, store.start_attempt(retried, "pi", token),
                              measurement(numerics={"cosine": 0.999}, versions={"runner": "3"}), token)
     failed = store.add_job(run_id, "resnet", "rpi5", "int8", "pte", "int8-pte", "pi")
-    store.end_attempt(failed, store.start_attempt(failed, "pi", token), "failed", "ExportError", token,
-                      job_state="failed")
+    store.end_attempt(failed, store.start_attempt(failed, "pi", token), "failed", "ExportError", token)
     timed_out = store.add_job(run_id, "vit", "rpi5", "int8", "pte", "int8-pte", "pi")
-    store.end_attempt(timed_out, store.start_attempt(timed_out, "pi", token), "timeout", "600 s", token,
-                      job_state="timeout")
+    store.end_attempt(timed_out, store.start_attempt(timed_out, "pi", token), "timeout", "600 s", token)
     reused = store.add_job(run_id, "mobilenet", "rpi5", "int8", "pte", "int8-pte", "pi-2")
-    store.reuse_measurement(reused, "key-1")
+    other = store.acquire_lease("pi-2", "host:1", ttl_s=30)
+    store.reuse_measurement(reused, store.start_attempt(reused, "pi-2", other), "key-1", other)
+    store.release_lease("pi-2", other)
     skipped = store.add_job(run_id, "bert", "rpi5", "int8", "pte", "int8-pte", "pi-2")
     store.set_job_state(skipped, "skipped", "no healthy device of profile rpi5")
     store.release_lease("pi", token)
@@ -137,10 +136,10 @@ def test_a_store_at_revision_0003_is_upgraded_with_every_row_kept(postgres_url):
 def test_a_lease_passes_between_hosts_only_when_it_expires_and_the_old_token_is_fenced_off(store, other_host):
     run_id = store.create_run(None, {})
     job_id = store.add_job(run_id, "mobilenet", "rpi5", "int8", "pte", "int8-pte", "pi")
-    old = store.acquire_lease("pi", "host-a:1", ttl_s=0.3)
+    old = store.acquire_lease("pi", "host-a:1", ttl_s=30)
     number = store.start_attempt(job_id, "pi", old)
     assert other_host.acquire_lease("pi", "host-b:1", ttl_s=30) is None
-    time.sleep(0.35)
+    store.shift_clock(31)  # the database's clock, which both hosts read: host-a's lease has lapsed for both
     new = other_host.acquire_lease("pi", "host-b:1", ttl_s=30)
     assert new > old
     with pytest.raises(LeaseLost):
@@ -170,7 +169,8 @@ def test_hosts_racing_for_a_free_device_get_one_lease(store, other_host):
 
 
 def test_a_lease_cannot_change_hands_while_a_fenced_write_is_in_flight(store, other_host):
-    token = store.acquire_lease("pi", "host-a:1", ttl_s=0.2)
+    token = store.acquire_lease("pi", "host-a:1", ttl_s=30)
+    store.shift_clock(31)  # the lease has expired, but the write below locked its row first
     took_at = []
     with store._engine.connect() as writer, writer.begin():
         # What every fenced write does first: the lease row, locked until the write commits.
@@ -178,7 +178,7 @@ def test_a_lease_cannot_change_hands_while_a_fenced_write_is_in_flight(store, ot
         taker = threading.Thread(target=lambda: took_at.append((other_host.acquire_lease("pi", "host-b:1", ttl_s=30),
                                                                 time.monotonic())))
         taker.start()
-        time.sleep(0.5)  # the lease has expired meanwhile, but its row is still locked
+        time.sleep(0.5)  # time for the taker to reach the lock; it must still be waiting (a slow machine passes too)
         assert took_at == []
         committed_at = time.monotonic()
     taker.join()
@@ -206,11 +206,35 @@ def test_one_measurement_per_job_even_when_two_writers_race(store, other_host):
         thread.start()
     for thread in pool:
         thread.join()
-    assert sorted(results, key=len) in (["a", "StoreError"], ["b", "StoreError"])
+    # the loser meets the unique index, or finds the attempt ended when the winner committed first
+    winner, loser = sorted(results, key=len)
+    assert winner in ("a", "b") and loser in ("StoreError", "LeaseLost")
+    # A writer around the store meets the unique index too, even from a second attempt under the live lease.
     with store._engine.begin() as connection, pytest.raises(IntegrityError, match="uq_measurements_job_id"):
+        connection.execute(attempts.insert().values(job_id=job_id, number=number + 1, device="pi", outcome="running",
+                                                    reason="", started_at=AT, lease_token=token))
         connection.execute(measurements.insert().values(
-            job_id=job_id, attempt_number=number, result_key="raw", artifact_sha256=SHA, device="pi", measured_at=AT,
-            size_bytes=1, sample_count=0, versions={}, conditions={}))
+            job_id=job_id, attempt_number=number + 1, result_key="raw", artifact_sha256=SHA, device="pi",
+            measured_at=AT, size_bytes=1, sample_count=0, versions={}, conditions={}, lease_token=token))
+
+
+def test_a_write_around_the_store_with_a_stale_token_is_refused_by_the_database(store, other_host):
+    run_id = store.create_run(None, {})
+    job_id = store.add_job(run_id, "mobilenet", "rpi5", "int8", "pte", "int8-pte", "pi")
+    old = store.acquire_lease("pi", "host-a:1", ttl_s=30)
+    number = store.start_attempt(job_id, "pi", old)
+    store.shift_clock(31)
+    new = other_host.acquire_lease("pi", "host-b:1", ttl_s=30)
+    late = measurements.insert().values(job_id=job_id, attempt_number=number, result_key="late", artifact_sha256=SHA,
+                                        device="pi", measured_at=AT, size_bytes=1, sample_count=0, versions={},
+                                        conditions={}, lease_token=old)
+    for statement, refusal in ((late, "a measurement"), (late.values(lease_token=new), "a measurement"),
+                               (update(attempts).where(attempts.c.job_id == job_id).values(outcome="done"),
+                                "an attempt ends done")):
+        with store._engine.begin() as connection, pytest.raises(IntegrityError, match=f"edgeq fence: {refusal}"):
+            connection.execute(statement)
+    job = other_host.job(job_id)
+    assert (job.measurement, [a.outcome for a in job.attempts]) == (None, ["running"])
 
 
 def test_threads_on_two_hosts_writing_at_once_lose_nothing(store, other_host):

@@ -84,9 +84,9 @@ def upgrade_keeps_every_row(engine: Engine, url: str) -> None:
         hot = Measurement(result_key="hot", artifact_sha256=SHA, device="pi", samples_ms=(9.0, 9.5), measured_at=AT,
                           size_bytes=10)
         number = store.start_attempt(queued.id, "pi", token)
-        store.end_attempt(queued.id, number, "invalid", "too hot", token, job_state="queued", measurement=hot)
+        store.end_attempt(queued.id, number, "invalid", "too hot", token, measurement=hot)
         number = store.start_attempt(queued.id, "pi", token)
-        store.end_attempt(queued.id, number, "error", "a bug", token, job_state="error", traceback="Traceback …")
+        store.end_attempt(queued.id, number, "error", "a bug", token, traceback="Traceback …")
         job = store.job(queued.id)
         assert (job.state, job.attempts[0].measurement.samples_ms, job.attempts[1].traceback) == (
             "error", (9.0, 9.5), "Traceback …")

@@ -14,13 +14,13 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from lab_store_rows import upgrade_keeps_every_row
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, inspect, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from edgeq.errors import ConfigError, ConnectError
 from edgeq.lab.records import Attempt, DeviceRecord, HealthCheck, Measurement
 from edgeq.lab.store import LeaseLost, NotInStore, StoreError, engine_for, migrations, open_store
-from edgeq.lab.store.schema import artifacts, latency_samples, measurements, metadata
+from edgeq.lab.store.schema import artifacts, attempts, latency_samples, measurements, metadata
 
 SHA = "ab" * 32
 AT = "2026-12-02T15:04:05+00:00"
@@ -54,7 +54,7 @@ def test_a_new_store_is_created_at_the_newest_revision(tmp_path):
     path = tmp_path / "lab" / "edgeq-lab.sqlite"
     open_store(None, default_path=path).close()
     with engine_for(None, default_path=path).connect() as connection:
-        assert migrations.current(connection) == migrations.head() == "0004"
+        assert migrations.current(connection) == migrations.head() == "0005"
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
@@ -97,7 +97,7 @@ def test_migrations_go_down_and_up_again(tmp_path):
     migrations.downgrade(engine, "base")
     migrations.upgrade(engine)
     with engine.connect() as connection:
-        assert migrations.current(connection) == "0004"
+        assert migrations.current(connection) == "0005"
 
 
 def test_a_store_made_by_the_first_revision_is_upgraded_with_its_rows_kept(tmp_path):
@@ -137,7 +137,7 @@ def test_a_store_made_by_the_first_revision_is_upgraded_with_its_rows_kept(tmp_p
         store.record_measurement(job_id, number, measurement(), token)
         assert store.find_measurement("key-1").samples_ms == (4.0, 5.0, 6.5)
     with engine.connect() as connection:
-        assert migrations.current(connection) == "0004"
+        assert migrations.current(connection) == "0005"
         context = MigrationContext.configure(connection, opts={"version_table": migrations.VERSION_TABLE})
         assert compare_metadata(context, metadata) == []
 
@@ -188,7 +188,7 @@ def test_a_run_comes_back_with_its_jobs_attempts_and_measurements(store):
     job_id = store.add_job(run_id, "mobilenet", "rpi5", "int8", "pte", "int8-pte", "pi")
     token = store.acquire_lease("pi", "host:1", ttl_s=30)
     first = store.start_attempt(job_id, "pi", token)
-    store.end_attempt(job_id, first, "infra", "ssh: connection reset", token, job_state="queued")
+    assert store.end_attempt(job_id, first, "infra", "ssh: connection reset", token).job_state == "queued"
     second = store.start_attempt(job_id, "pi", token)
     taken = measurement(samples=[5.25, 4.5, 6.0, 5.0], load_ms=12.5, peak_rss_mb=88.0, metric="top1_agreement",
                         quality=0.98, numerics={"cosine": 0.999, "max_abs_err": 0.01},
@@ -297,11 +297,14 @@ def test_a_second_measurement_for_a_job_is_refused_by_the_schema(store):
     store.record_measurement(job_id, number, measurement(), token)
     with pytest.raises(StoreError, match="attempt 1 already ended done"):
         store.record_measurement(job_id, number, measurement(key="key-2"), token)
-    # A writer that skips the store's checks meets the unique constraint itself.
+    # A writer that skips the store's checks meets the unique constraint itself, even from a second attempt
+    # running under the device's live lease.
     with store._engine.begin() as connection, pytest.raises(IntegrityError, match="measurements.job_id"):
+        connection.execute(attempts.insert().values(job_id=job_id, number=2, device="pi", outcome="running", reason="",
+                                                    started_at=AT, lease_token=token))
         connection.execute(measurements.insert().values(
-            job_id=job_id, attempt_number=number, result_key="key-3", artifact_sha256=SHA, device="pi", measured_at=AT,
-            size_bytes=1, sample_count=0, versions={}, conditions={}))
+            job_id=job_id, attempt_number=2, result_key="key-3", artifact_sha256=SHA, device="pi", measured_at=AT,
+            size_bytes=1, sample_count=0, versions={}, conditions={}, lease_token=token))
     assert store.job(job_id).measurement.result_key == "key-1"
 
 
@@ -334,11 +337,13 @@ def test_an_attempt_ends_done_only_with_its_measurement(store):
 
 
 def test_a_lease_refuses_another_holder_until_it_expires(store):
-    token = store.acquire_lease("pi", "host:1", ttl_s=0.3)
+    token = store.acquire_lease("pi", "host:1", ttl_s=30)
     assert token is not None
     assert store.acquire_lease("pi", "host:2", ttl_s=30) is None
     assert [(lease.holder, lease.token) for lease in store.leases()] == [("host:1", token)]
-    time.sleep(0.35)
+    store.shift_clock(29)
+    assert store.acquire_lease("pi", "host:2", ttl_s=30) is None
+    store.shift_clock(2)
     taken = store.acquire_lease("pi", "host:2", ttl_s=30)
     assert taken > token
     assert not store.renew_lease("pi", token, ttl_s=30) and not store.release_lease("pi", token)
@@ -346,10 +351,10 @@ def test_a_lease_refuses_another_holder_until_it_expires(store):
 
 
 def test_a_renewed_lease_outlives_its_first_ttl(store):
-    token = store.acquire_lease("pi", "host:1", ttl_s=0.3)
-    time.sleep(0.15)
+    token = store.acquire_lease("pi", "host:1", ttl_s=30)
+    store.shift_clock(20)
     assert store.renew_lease("pi", token, ttl_s=30)
-    time.sleep(0.2)
+    store.shift_clock(20)  # 40 s after it was granted for 30
     assert store.acquire_lease("pi", "host:2", ttl_s=30) is None
     assert store.release_lease("pi", token)
     assert store.acquire_lease("pi", "host:2", ttl_s=30) is not None
@@ -373,8 +378,7 @@ def test_a_lease_needs_a_known_device_and_a_positive_ttl(store):
 
 def test_a_stale_token_cannot_record_a_result(store):
     _, job_id, old, number = leased_job(store, holder="host:1")
-    store.renew_lease("pi", old, ttl_s=0.05)
-    time.sleep(0.1)
+    store.shift_clock(31)  # the 30 s lease lapsed
     with pytest.raises(LeaseLost, match="lease token .* on 'pi' is no longer held"):
         store.record_measurement(job_id, number, measurement(), old)
     new = store.acquire_lease("pi", "host:2", ttl_s=30)
@@ -401,6 +405,67 @@ def test_a_new_holder_interrupts_the_attempt_orphaned_on_its_device(store):
     assert orphan.attempts[0].outcome == "infra"
 
 
+def test_a_write_around_the_store_with_a_stale_token_is_refused_by_the_database(store):
+    _, job_id, old, number = leased_job(store, holder="host:1")
+    store.shift_clock(31)  # the holder went silent; its lease lapsed and passed on
+    new = store.acquire_lease("pi", "host:2", ttl_s=30)
+    late = measurements.insert().values(job_id=job_id, attempt_number=number, result_key="late", artifact_sha256=SHA,
+                                        device="pi", measured_at=AT, size_bytes=1, sample_count=0, versions={},
+                                        conditions={}, lease_token=old)
+    with store._engine.begin() as connection, pytest.raises(IntegrityError, match="edgeq fence: a measurement"):
+        connection.execute(late)
+    with store._engine.begin() as connection, pytest.raises(IntegrityError, match="edgeq fence: an attempt ends done"):
+        connection.execute(update(attempts).where(attempts.c.job_id == job_id).values(outcome="done"))
+    with store._engine.begin() as connection, pytest.raises(IntegrityError, match="edgeq fence: an attempt starts"):
+        connection.execute(attempts.insert().values(job_id=job_id, number=number + 1, device="pi", outcome="running",
+                                                    reason="", started_at=AT, lease_token=old))
+    # Not even the lease's current token helps a measurement of an attempt that runs under another.
+    with store._engine.begin() as connection, pytest.raises(IntegrityError, match="edgeq fence: a measurement"):
+        connection.execute(late.values(lease_token=new))
+    job = store.job(job_id)
+    assert (job.measurement, [a.outcome for a in job.attempts]) == (None, ["running"])
+
+
+def test_an_attempt_ends_once_whoever_writes(store):
+    _, job_id, token, number = leased_job(store)
+    store.end_attempt(job_id, number, "failed", "ExportError", token)
+    with store._engine.begin() as connection, pytest.raises(IntegrityError, match="edgeq fence: an attempt ends once"):
+        connection.execute(update(attempts).where(attempts.c.job_id == job_id).values(outcome="infra"))
+    with pytest.raises(LeaseLost, match="already ended failed"):
+        store.end_attempt(job_id, number, "infra", "reset", token)
+
+
+def test_the_reaper_and_a_late_writer_cannot_both_end_an_attempt(store):
+    run_id = store.create_run("shared", {"infra_retries": 2})
+    store.sync_devices([("pi-2", "rpi5", [])])
+    job_id = store.add_job(run_id, "mobilenet", "rpi5", "int8", "pte", "int8-pte", "pi")
+    store.set_job_state(job_id, "queued", artifact_sha256=SHA)
+    store.enqueue_run(run_id)
+    first = store.acquire_lease("pi", "worker-a", ttl_s=30)
+    claim = store.claim_job("worker-a", "pi", "rpi5", first, grace_s=30)
+    store.shift_clock(31)  # worker-a stops beating (SIGSTOP); its lease lapses
+    assert store.reap() == [job_id]  # the reaper ends the attempt and queues the job for any device
+    second = store.acquire_lease("pi-2", "worker-b", ttl_s=30)
+    retry = store.claim_job("worker-b", "pi-2", "rpi5", second, grace_s=30)
+    assert retry.job.id == job_id and retry.attempt == 2
+    store.record_measurement(job_id, retry.attempt, measurement(key="b", device="pi-2"), second)
+    with pytest.raises(LeaseLost):  # worker-a wakes up and writes what it measured
+        store.record_measurement(job_id, claim.attempt, measurement(key="a"), first)
+    job = store.job(job_id)
+    assert [(a.outcome, a.device) for a in job.attempts] == [("infra", "pi"), ("done", "pi-2")]
+    assert job.state == "done" and job.measurement.result_key == "b"
+    # worker-a takes its device back and goes on serving: nothing it left behind is in the way
+    again = store.acquire_lease("pi", "worker-a", ttl_s=30)
+    other = store.add_job(run_id, "resnet", "rpi5", "int8", "pte", "int8-pte", "pi")
+    store.set_job_state(other, "queued", artifact_sha256=SHA)
+    served = store.claim_job("worker-a", "pi", "rpi5", again, grace_s=30)
+    store.record_measurement(other, served.attempt, measurement(key="a2"), again)
+    with store._engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(measurements)).scalar() == 2
+        assert connection.execute(select(func.count()).select_from(attempts)
+                                  .where(attempts.c.outcome == "running")).scalar() == 0
+
+
 # -- reuse ------------------------------------------------------------------------------------------
 
 
@@ -413,8 +478,10 @@ def test_reuse_finds_a_measurement_by_its_result_key(store):
 
     run_id = store.create_run(None, {"reuse": True})
     again = store.add_job(run_id, "mobilenet", "rpi5", "int8", "pte", "int8-pte", "pi")
-    assert store.reuse_measurement(again, "no-such-key") is None and store.job(again).state == "queued"
-    assert store.reuse_measurement(again, "sha+pi+runner3+torch2.13") == taken
+    claimed = store.start_attempt(again, "pi", token)  # as a worker's claim starts it
+    assert store.reuse_measurement(again, claimed, "no-such-key", token) is None
+    assert store.job(again).attempts[0].outcome == "running"
+    assert store.reuse_measurement(again, claimed, "sha+pi+runner3+torch2.13", token) == taken
     job = store.job(again)
     assert (job.state, job.reused, job.measurement, job.attempts, job.device) == ("done", True, taken, (), "pi")
     assert source_run in job.reason
@@ -424,7 +491,7 @@ def test_reuse_finds_a_measurement_by_its_result_key(store):
 def test_an_invalid_attempts_samples_are_kept_but_never_the_jobs_result_nor_reused(store):
     _, job_id, token, number = leased_job(store)
     hot = measurement(key="hot-key", samples=(9.0, 9.5, 10.0))
-    store.end_attempt(job_id, number, "invalid", "88 °C", token, job_state="queued", measurement=hot)
+    assert store.end_attempt(job_id, number, "invalid", "88 °C", token, measurement=hot).job_state == "queued"
     job = store.job(job_id)
     assert job.measurement is None and job.attempts[0].measurement == replace(hot, valid=False)
     assert store.find_measurement("hot-key") is None and store.measurements_of(SHA) == []
@@ -479,8 +546,7 @@ def test_recover_requeues_what_a_killed_run_left_running(store):
 
 def test_recover_clears_expired_leases_and_keeps_held_ones(store):
     run_id, job_id, token, _ = leased_job(store, holder="host:1")
-    store.renew_lease("pi", token, ttl_s=0.05)
-    time.sleep(0.1)
+    store.shift_clock(31)
     assert store.recover(run_id) == [job_id]
     assert store.leases() == []
 

@@ -11,7 +11,10 @@ worker cannot break them:
 - one valid measurement per job (a partial unique index on ``measurements.job_id``) and one measurement per
   attempt; an ``invalid`` attempt's samples are kept as a measurement marked ``valid = false``;
 - no job ``done`` without its measurement (a check);
-- states are the values ``edgeq.lab.records`` names (checks).
+- states are the values ``edgeq.lab.records`` names (checks);
+- every attempt and measurement carries the lease token it ran under, and triggers (``rules.py``) refuse an
+  attempt started, a measurement kept or an attempt ended ``done`` without its device's live lease, and an
+  attempt ended twice.
 
 Times the records carry are ISO-8601 strings in UTC, as in ``records.py``; lease times are seconds on the
 database's clock (``*_at_s``), the one clock every worker host shares.
@@ -114,7 +117,7 @@ attempts = Table(
     Column("reason", Text, nullable=False),
     Column("started_at", _Time, nullable=False),
     Column("ended_at", _Time),
-    Column("lease_token", BigInteger),  # the device's lease it ran under; NULL for rows older than leases
+    Column("lease_token", BigInteger, nullable=False),  # the device's lease it ran under (0: older than leases)
     Column("worker", _Name),  # the ``edgeq lab worker`` that claimed it; NULL in a one-host run
     Column("started_at_s", Float),  # the database's clock, for queue times
     Column("traceback", Text),  # an ``error`` attempt's traceback: the bug in edgeq it met
@@ -125,7 +128,7 @@ Index("uq_attempts_running_job", attempts.c.job_id, unique=True,
       sqlite_where=text("outcome = 'running'"), postgresql_where=text("outcome = 'running'"))
 Index("uq_attempts_running_device", attempts.c.device, unique=True,
       sqlite_where=text("outcome = 'running' AND lease_token IS NOT NULL"),
-      postgresql_where=text("outcome = 'running' AND lease_token IS NOT NULL"))
+      postgresql_where=text("outcome = 'running' AND lease_token IS NOT NULL"))  # always true since 0005
 
 measurements = Table(
     "measurements", metadata,
@@ -146,7 +149,7 @@ measurements = Table(
     Column("numerics", JSON(none_as_null=True)),
     Column("versions", JSON, nullable=False),
     Column("conditions", JSON, nullable=False),
-    Column("lease_token", BigInteger),  # the lease it was written under; NULL for rows older than leases
+    Column("lease_token", BigInteger, nullable=False),  # the lease it was written under (0: older than leases)
     # false: an ``invalid`` attempt's (too hot, governor changed): kept and reported, never a job's result
     Column("valid", Boolean, nullable=False, server_default=true()),
     ForeignKeyConstraint(["job_id", "attempt_number"], ["attempts.job_id", "attempts.number"], ondelete="CASCADE"),
@@ -219,4 +222,13 @@ workers = Table(
     Column("started_at", _Time, nullable=False),
     Column("heartbeat_at_s", Float, nullable=False),  # the database's clock
     Column("stopped_at", _Time),
+)
+
+lab_clock = Table(
+    "lab_clock", metadata,
+    # One row: seconds added to the database's clock, which decides every lease. Always 0 in a lab; tests that
+    # own their clock move it (``Store.shift_clock``) instead of waiting for real time to pass.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("offset_s", Float, nullable=False, server_default=text("0")),
+    CheckConstraint("id = 1", name="one_row"),
 )
