@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeq.errors import ConfigError
+from edgeq.lab.policy import Budgets
 from edgeq.transport.address import DeviceAddress
 
 DEFAULT_INVENTORY = Path("edgeq-lab.toml")
@@ -69,11 +70,16 @@ class LabSettings:
 
     store: str | None = None  # a database URL; None: SQLite in edgeq-lab.db beside the inventory
     job_timeout_s: float = 900.0
-    infra_retries: int = 2
-    invalid_requeues: int = 1
-    quarantine_after: int = 3
+    infra_retries: int = Budgets.infra_retries
+    invalid_requeues: int = Budgets.invalid_requeues
+    quarantine_after: int = Budgets.quarantine_after
     health_margin: float = 0.5
     health_history: int = 5
+
+    @property
+    def budgets(self) -> Budgets:
+        """How patient a run planned from this inventory is: what the lab's one decision after an attempt reads."""
+        return Budgets(self.infra_retries, self.invalid_requeues, self.quarantine_after)
 
     @classmethod
     def parse(cls, path: Path, table: Any) -> LabSettings:

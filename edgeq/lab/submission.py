@@ -3,8 +3,8 @@
     run_id = submit(Inventory.load(Path("lab.toml")), LabRequest(models=("zoo:digits-cnn",), label="pr-42"), store)
     run = wait_for(store, run_id, timeout_s=3600)      # every job final; then report and gate as usual
 
-The plan and the builds are ``LabRun``'s (``prepare``), so a submitted run has exactly the jobs and
-artifacts ``edgeq lab run`` would have; ``edgeq lab worker`` processes measure them (``edgeq.lab.worker``).
+The plan and the builds are ``edgeq lab run``'s (``scheduler.plan``), so a submitted run has exactly the jobs
+and artifacts ``edgeq lab run`` would have; ``edgeq lab worker`` processes measure them (``edgeq.lab.worker``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ from edgeq.device.inventory import Inventory
 from edgeq.errors import CommandTimeout
 from edgeq.lab.plan import LabRequest
 from edgeq.lab.records import RunRecord
-from edgeq.lab.scheduler import LabEvent, LabRun
+from edgeq.lab.builds import Builds
+from edgeq.lab.events import LabEvent
+from edgeq.lab.plan import select_devices
+from edgeq.lab.scheduler import plan
 from edgeq.lab.store import Store
 from edgeq.lab.worker import PatientStore
 
@@ -29,10 +32,8 @@ def submit(inventory: Inventory, request: LabRequest, store: Store, *,
            progress: Callable[[LabEvent], None] | None = None) -> str:
     """Plan ``request``'s matrix on the inventory's devices, build and record its artifacts, and queue its jobs
     for the workers, with the inventory's retry budgets and job timeout; returns the run's id."""
-    settings = inventory.lab
-    run_args = {"job_timeout_s": settings.job_timeout_s, "infra_retries": settings.infra_retries,
-                "invalid_requeues": settings.invalid_requeues}
-    run_id = LabRun(inventory, request, store, progress=progress).prepare(queued=run_args)
+    say = progress or (lambda event: None)
+    run_id = plan(inventory, request, store, select_devices(inventory, request), Builds(say), say, submitted=True)
     store.enqueue_run(run_id)
     store.finish_if_drained(run_id)  # a matrix whose every job failed to build is finished already
     return run_id

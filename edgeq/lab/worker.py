@@ -1,19 +1,20 @@
-"""A lab worker: a long-running process on one lab host that serves the devices attached to it.
+"""The lab's worker: one thread per device, claiming jobs from the store's queue — the lab's only scheduler.
 
-``edgeq lab submit`` plans a run and puts its jobs in the shared store (PostgreSQL across hosts); every
-host runs ``edgeq lab worker`` for its own devices. A worker holds a lease on each of its devices for as
-long as it lives, renewed by a heartbeat, and claims one job at a time per device from the queue (the
-store picks and locks it in one statement). It writes a result only under the lease it claimed with: a
-worker presumed dead that comes back late is refused by the store, and its job's result stays the new
-owner's. Every heartbeat also reaps: jobs whose worker stopped beating go back to the queue.
-
-The per-device work — health checks, building from the content cache, measuring, classifying the outcome —
-is ``LabRun``'s own; this module replaces its in-process queue with the store's.
+``edgeq lab run`` runs one in its own process for the run it planned (``run_id``: it serves that run and stops
+when nothing of it is left for its devices); ``edgeq lab worker`` runs one on each lab host for the devices
+attached there, serving every submitted run until drained. Either way a worker holds a lease on each of its
+devices, renewed by a heartbeat that also tells the device (``fence``: a command whose lease stops being
+renewed is stopped on the device itself) and reaps the jobs of lost workers. Per device it runs a health check
+when the device's health is unknown, claims a job (the store picks and locks it), builds its artifact from
+the content cache, measures it through the measuring half ``edgeq run`` uses, and ends the attempt; what
+follows (a retry, a move, quarantine) the store decides in that same transaction (``policy``). A result
+written under a lease that passed on is refused by the database, and counted here as ``refused``.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import hashlib
+import json
 import logging
 import os
 import secrets
@@ -24,28 +25,40 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from edgeq.bench import BenchSpec
+from edgeq.bench import BenchSpec, runner_path
+from edgeq.bench.stats import median
 from edgeq.device.inventory import DeviceEntry, Inventory
-from edgeq.errors import ConfigError, ConnectError, EdgeqError
-from edgeq.lab.outcomes import Outcome, outcome_of
-from edgeq.lab.plan import BuildKey, LabRequest
-from edgeq.lab.records import Claim
-from edgeq.lab.scheduler import LabEvent, LabRun, TransportFactory, _Job
+from edgeq.device.probe import governor_and_temperature
+from edgeq.digest import file_sha256
+from edgeq.errors import ConfigError, ConnectError, EdgeqError, summarize
+from edgeq.lab.builds import Builds
+from edgeq.lab.events import LabEvent
+from edgeq.transport.fence import FencedTransport
+from edgeq.lab.health import GOLDEN_RUNS, judge_golden
+from edgeq.lab.outcomes import Outcome, invalid_conditions, outcome_of
+from edgeq.lab.plan import LabRequest, select_devices
+from edgeq.lab.records import Claim, HealthCheck, JobKey, JobRecord, Measurement
 from edgeq.lab.store import LeaseLost, Store, StoreError
+from edgeq.measure import DeviceBench, Target, reach
+from edgeq.profiles import DeviceProfile, load_profile
+from edgeq.transport import Transport, open_transport
 
 log = logging.getLogger(__name__)
 
+TransportFactory = Callable[[DeviceEntry, DeviceProfile], Transport]
+INTERRUPTED = "interrupted: the lab run was stopped"
 _BACKOFF_FIRST_S = 0.5
 _BACKOFF_MAX_S = 15.0
 
 
 @dataclass(frozen=True)
 class WorkerOptions:
-    """How a worker keeps its devices: lease length (a worker silent this long is presumed dead), how
-    often it polls an empty queue, and when it exits by itself."""
+    """How a worker keeps its devices: lease length (a worker silent this long is presumed dead, and what runs
+    on its devices is stopped), how often it polls an empty queue, and when it exits by itself."""
 
     name: str | None = None  # default: host:pid:random
     lease_ttl_s: float = 30.0
@@ -54,8 +67,9 @@ class WorkerOptions:
     store_patience_s: float = 600.0  # how long a lost store is waited for before the worker gives up
 
     def __post_init__(self) -> None:
-        if self.lease_ttl_s < 1.0:
-            raise ConfigError(f"--lease-ttl must be at least 1 s, got {self.lease_ttl_s:g}")
+        if self.lease_ttl_s < 10.0:
+            raise ConfigError(f"--lease-ttl must be at least 10 s, got {self.lease_ttl_s:g}",
+                              hint="a device's watchdog stops a job a few seconds before its lease can expire")
         if self.poll_s <= 0:
             raise ConfigError(f"--poll must be positive, got {self.poll_s:g}")
 
@@ -92,109 +106,192 @@ class PatientStore:
         return patiently
 
 
-class Worker(LabRun):
-    """The devices of one host, serving the shared queue until drained or stopped."""
+def result_key(artifact_sha256: str, device: str, runner_sha256: str, versions: dict[str, Any],
+               bench: BenchSpec) -> str:
+    """What decides a measurement, hashed: the artifact, the device, the runner, the device's runtime
+    versions and how it was timed. ``--reuse`` skips a job whose key is already in the store."""
+    decided = {"artifact": artifact_sha256, "device": device, "runner": runner_sha256,
+               "versions": {k: versions.get(k) for k in ("python", "torch", "executorch")},
+               "runs": bench.runs, "warmup": bench.warmup, "threads": bench.threads}
+    return hashlib.sha256(json.dumps(decided, sort_keys=True).encode()).hexdigest()
+
+
+class Worker:
+    """Devices of this host serving the queue: of every submitted run until drained or stopped, or of one run
+    (``run_id``) until nothing of it is left for them."""
 
     def __init__(self, inventory: Inventory, store: Store, *, devices: tuple[str, ...] = (), tags: tuple[str, ...] = (),
-                 options: WorkerOptions | None = None, transport_factory: TransportFactory | None = None,
-                 progress: Callable[[LabEvent], None] | None = None, stop: threading.Event | None = None,
-                 drain: threading.Event | None = None) -> None:
+                 entries: list[DeviceEntry] | None = None, options: WorkerOptions | None = None,
+                 run_id: str | None = None, builds: Builds | None = None,
+                 transport_factory: TransportFactory | None = None, progress: Callable[[LabEvent], None] | None = None,
+                 stop: threading.Event | None = None, drain: threading.Event | None = None) -> None:
         self.options = options or WorkerOptions()
         self.name = self.options.name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
-        stop = stop or threading.Event()
-        say = progress or (lambda event: None)
-        # The matrix options select this host's devices; the models come from the submitted runs.
-        request = LabRequest(models=("(submitted runs)",), devices=devices, tags=tags)
-        super().__init__(inventory, request, PatientStore(store, stop, self.options.store_patience_s, say),
-                         transport_factory=transport_factory, progress=progress, stop=stop)
-        self.holder = self.name
+        self.stop = stop or threading.Event()
         self.drain = drain or threading.Event()
-        self.tokens: dict[str, int] = {}
-        self._build_lock = self._golden_lock  # one export at a time: job artifacts and the golden one
-        self._last_busy = time.monotonic()
+        self.say = progress or (lambda event: None)
+        self.store: Any = PatientStore(store, self.stop, self.options.store_patience_s, self.say)
+        self.settings, self.run_id = inventory.lab, run_id
+        self.entries = entries if entries is not None else select_devices(
+            inventory, LabRequest(models=("(the queue's)",), devices=devices, tags=tags))
+        self.profiles = {entry.profile: load_profile(entry.profile) for entry in self.entries}
+        self.transport_factory = transport_factory or (lambda entry, profile: open_transport(profile.transport, entry.address))
+        self.builds = builds or Builds(self.say)
+        self.runner_sha256 = file_sha256(runner_path())
         self.refused = 0  # results the store refused because their lease had passed on
+        self._lock = threading.Lock()
+        self._tokens: dict[str, int] = {}
+        self._transports: dict[str, FencedTransport] = {}
+        self._usable: dict[str, bool] = {}
+        self._done = threading.Event()
+        self._last_busy = time.monotonic()
 
     # -- the process ---------------------------------------------------------------------------------------
 
     def serve(self) -> None:
-        """Register, lease the devices, and take jobs until drained, stopped or idle for ``idle_exit_s``."""
+        """Lease the devices, and take jobs until drained, stopped, idle for ``idle_exit_s``, or (with ``run_id``)
+        until the run has nothing left for them."""
         store = self.store
         store.sync_devices([(e.name, e.profile_name, list(e.tags)) for e in self.entries])
-        store.register_worker(self.name, socket.gethostname(), os.getpid(), [e.name for e in self.entries])
+        if self.run_id is None:
+            store.register_worker(self.name, socket.gethostname(), os.getpid(), [e.name for e in self.entries])
+        for entry in self.entries:
+            record = store.device(entry.name)
+            self._usable[entry.name] = record.health not in ("quarantined", "retired")
+            if not self._usable[entry.name]:
+                self.say(LabEvent(entry.name, record.health, message=record.reason))
         self._renew()
         keeper = threading.Thread(target=self._keep, name="lab-heartbeat", daemon=True)
-        watcher = threading.Thread(target=self._interrupt_on_stop, daemon=True)
-        workers = [threading.Thread(target=self._work, args=(entry,), name=f"lab-{entry.name}", daemon=True)
-                   for entry in self.entries]
-        for thread in (keeper, watcher, *workers):
+        watcher = threading.Thread(target=self._interrupt_on_stop, name="lab-stop", daemon=True)
+        devices = [threading.Thread(target=self._work, args=(entry,), name=f"lab-{entry.name}", daemon=True)
+                   for entry in self.entries if self._usable[entry.name]]
+        for thread in (keeper, watcher, *devices):
             thread.start()
         try:
-            for thread in workers:
+            for thread in devices:
                 while thread.is_alive():
                     thread.join(0.5)
         finally:
-            self._workers_done.set()
-            self.drain.set()
-            keeper.join(timeout=5)
-            watcher.join(timeout=5)
-            self.store.stop_worker(self.name)
+            self._done.set()
+            keeper.join()
+            watcher.join()  # no thread of the worker may outlive it: daemon threads at exit can abort the process
+            self._give_back()
             self.say(LabEvent("*", "stopped", message=f"worker {self.name} stopped"))
 
+    def _give_back(self) -> None:
+        """The devices' leases end now (their watchdogs stop anything left), and the worker is shown stopped."""
+        for device, token in list(self._tokens.items()):
+            transport = self._transports.get(device)
+            if transport is not None:
+                try:
+                    transport.released()
+                except EdgeqError as exc:
+                    log.debug("%s: could not clear its lease file: %s", device, exc.message)
+            if self.run_id is not None:
+                self.store.release_lease(device, token)
+        if self.run_id is None:
+            self.store.stop_worker(self.name)
+        for entry in self.entries:
+            self._disconnect(entry)
+
     def _keep(self) -> None:
-        """The heartbeat: renew the leases (taking back lost ones), then reap jobs whose worker was lost."""
+        """The heartbeat: renew the leases (taking back lost ones) and tell the devices, then reap jobs whose
+        worker was lost."""
         period = self.options.lease_ttl_s / 3
-        while not self._workers_done.wait(period):
+        while not self._done.wait(period):
             try:
                 self._renew()
-                for run_job in self.store.reap():
-                    log.info("job %s lost its worker and went back to the queue", run_job)
+                for job in self.store.reap():
+                    log.info("job %s lost its worker and went back to the queue", job)
             except EdgeqError as exc:  # the store gone for longer than the worker's patience
                 log.error("heartbeat: %s", exc.message)
                 self.stop.set()
                 return
 
     def _renew(self) -> None:
-        held = self.store.heartbeat(self.name, dict(self.tokens), self.options.lease_ttl_s)
-        for device, still in held.items():
-            if not still:
-                log.warning("%s: the lease expired (this worker was silent too long); taking it again", device)
-                self.say(LabEvent(device, "waiting", message="lease lost; taking it again"))
-                self.tokens.pop(device, None)
+        ttl = self.options.lease_ttl_s
+        with self._lock:
+            held = dict(self._tokens)
+        renewed = self.store.heartbeat(self.name, held, ttl)
+        for device, still in renewed.items():
+            if still:
+                self._announce(device, held[device])
+                continue
+            log.warning("%s: the lease expired (this worker was silent too long); taking it again", device)
+            self.say(LabEvent(device, "waiting", message="lease lost; taking it again"))
+            with self._lock:
+                self._tokens.pop(device, None)
         for entry in self.entries:
-            if entry.name not in self.tokens and self.usable.get(entry.name, True):
-                token = self.store.acquire_lease(entry.name, self.name, self.options.lease_ttl_s)
-                if token is None:
-                    self.say(LabEvent(entry.name, "waiting", message="leased to another worker"))
-                else:
-                    self.tokens[entry.name] = token
+            if entry.name in self._tokens or not self._usable.get(entry.name, True):
+                continue
+            token = self.store.acquire_lease(entry.name, self.name, ttl)
+            if token is None:
+                self.say(LabEvent(entry.name, "waiting", message="leased to another worker or lab run"))
+                continue
+            with self._lock:
+                self._tokens[entry.name] = token
+            self._announce(entry.name, token)
 
-    # -- one device --------------------------------------------------------------------------------------
+    def _announce(self, device: str, token: int) -> None:
+        """Tell the device its lease is held (its watchdog's evidence); a device that cannot be told stops what
+        runs there by itself, which is right: nobody can reach it."""
+        transport = self._transports.get(device)
+        if transport is None:
+            return
+        try:
+            transport.renewed(token)
+        except EdgeqError as exc:
+            log.debug("%s: could not renew its lease file: %s", device, exc.message)
+
+    def _interrupt_on_stop(self) -> None:
+        """When the worker is stopped, close every device's connection: the running benchmarks end at once."""
+        while not self.stop.wait(0.2):
+            if self._done.is_set():
+                return
+        for entry in self.entries:
+            with self._lock:
+                transport = self._transports.get(entry.name)
+            if transport is not None:
+                try:
+                    transport.close()
+                except Exception:  # noqa: BLE001 - closing a broken connection
+                    log.debug("closing %s on stop failed", entry.name, exc_info=True)
+
+    # -- one device ------------------------------------------------------------------------------------------
 
     def _work(self, entry: DeviceEntry) -> None:
-        scratch = Path(tempfile.mkdtemp(prefix=f"edgeq-worker-{entry.name}-"))
-        benches: dict[tuple[str, BenchSpec], Any] = {}
+        scratch = Path(tempfile.mkdtemp(prefix=f"edgeq-lab-{entry.name}-"))
+        benches: dict[tuple[str, BenchSpec], DeviceBench] = {}
         profile = self.profiles[entry.profile]
-        self.usable[entry.name] = self.store.device(entry.name).health not in ("quarantined", "retired")
+        idle = False
         try:
-            while not (self.drain.is_set() or self.stop.is_set()) and self.usable[entry.name]:
-                token = self.tokens.get(entry.name)
-                if token is None:
+            while not (self.drain.is_set() or self.stop.is_set()) and self._usable[entry.name]:
+                token = self._tokens.get(entry.name)
+                if token is None:  # leased to another worker or lab run: wait for it, while the run needs it
+                    if self.run_id is not None and not self.store.pending(self.run_id, profile.name):
+                        break
                     self.stop.wait(self.options.poll_s)
                     continue
                 if not self._healthy(entry, token, scratch):
                     break
                 try:
                     claim = self.store.claim_job(self.name, entry.name, profile.name, token,
-                                                 grace_s=self.options.lease_ttl_s)
+                                                 grace_s=self.options.lease_ttl_s, run_id=self.run_id)
                 except LeaseLost:
-                    self.tokens.pop(entry.name, None)
+                    with self._lock:
+                        self._tokens.pop(entry.name, None)
                     continue
                 if claim is None:
+                    if self.run_id is not None and not self.store.pending(self.run_id, profile.name):
+                        break  # nothing of the run is queued or running for this profile: nothing can come
                     if self._idle_too_long():
                         self.drain.set()
-                    self.say(LabEvent(entry.name, "idle"))
+                    if not idle:
+                        self.say(LabEvent(entry.name, "idle"))
+                    idle = True
                     self.stop.wait(self.options.poll_s)
                     continue
+                idle = False
                 self._last_busy = time.monotonic()
                 self._run_claim(entry, claim, token, scratch, benches)
                 self._last_busy = time.monotonic()
@@ -204,7 +301,6 @@ class Worker(LabRun):
         except Exception:  # noqa: BLE001 - a bug in one device's thread must not take the others down
             log.exception("the worker's thread for %s stopped", entry.name)
         finally:
-            self._disconnect(entry)
             shutil.rmtree(scratch, ignore_errors=True)
             self.say(LabEvent(entry.name, "finished"))
 
@@ -212,71 +308,211 @@ class Worker(LabRun):
         idle_exit_s = self.options.idle_exit_s
         return idle_exit_s is not None and time.monotonic() - self._last_busy > idle_exit_s
 
-    def _run_claim(self, entry: DeviceEntry, claim: Claim, token: int, scratch: Path, benches: dict) -> None:
-        record = claim.job
-        key = BuildKey(record.model, record.profile, record.scheme, record.format)
-        job = _Job(record.id, key, record.variant, record.planned_device, record.name, state="running",
-                   infra=claim.infra, invalid=claim.invalid, args=claim.args)
-        with self.cond:
-            self.running[entry.name] = job
-        try:
-            problem = self._build(entry, job, record.artifact_sha256)
-            if problem is not None:
-                self.store.end_attempt(job.id, claim.attempt, problem.state, problem.reason, token,
-                                       job_state=problem.state, traceback=problem.traceback)
-                self.say(LabEvent(entry.name, problem.state, job.name, problem.reason))
-            else:
-                self._attempt(entry, job, token, scratch, benches, number=claim.attempt)
-        except LeaseLost as exc:
-            self.refused += 1
-            log.warning("%s on %s: the store refused the result: %s", job.name, entry.name, exc.message)
-            self.say(LabEvent(entry.name, "refused", job.name, exc.message))
-        except StoreError as exc:
-            log.warning("%s on %s: %s", job.name, entry.name, exc.message)
-        finally:
-            with self.cond:
-                self.running.pop(entry.name, None)
-            self.store.finish_if_drained(record.run_id)
+    def _transport(self, entry: DeviceEntry) -> FencedTransport:
+        with self._lock:
+            transport = self._transports.get(entry.name)
+        if transport is None:
+            profile = self.profiles[entry.profile]
+            transport = FencedTransport(self.transport_factory(entry, profile), entry.name, profile.workdir,
+                                        self.options.lease_ttl_s)
+            with self._lock:
+                self._transports[entry.name] = transport
+                token = self._tokens.get(entry.name)
+            if token is not None:
+                transport.renewed(token)  # before the device's first command runs under it
+        return transport
 
-    def _build(self, entry: DeviceEntry, job: _Job, expected_sha256: str | None) -> Outcome | None:
-        """The job's artifact from this host's content cache (built on first use); how the job ends when it
-        cannot be built, or None."""
-        profile = self.profiles[entry.profile]
-        with self._build_lock:
-            build = self.builds.build(job.key.model, profile)
-            if build is None:
-                return self.builds.error(job.key.model, profile.name)
+    def _disconnect(self, entry: DeviceEntry) -> None:
+        with self._lock:
+            transport = self._transports.pop(entry.name, None)
+        if transport is not None:
             try:
-                job.artifact = build.artifact(build.spec(job.key.scheme, job.key.format))
-            except Exception as exc:  # noqa: BLE001 - classified in one place: the model's fault, or edgeq's
-                return outcome_of(exc, building=True)
-        if expected_sha256 and job.artifact.sha256 != expected_sha256:
-            return Outcome("failed", f"this host built other bytes than the submitter (sha256 "
-                                     f"{job.artifact.sha256[:12]}…, submitted {expected_sha256[:12]}…): its torch, "
-                                     "executorch or edgeq differ")
-        return None
+                transport.close()
+            except Exception:  # noqa: BLE001
+                log.debug("closing %s failed", entry.name, exc_info=True)
 
-    # -- what the in-process lab decides from its own memory, the worker asks the store or the run ------------
-
-    def _bench_spec(self, entry: DeviceEntry, job: _Job) -> BenchSpec:
-        profile, args = self.profiles[entry.profile], job.args
-        return BenchSpec(runs=int(args.get("runs", 20)), warmup=int(args.get("warmup", 3)),
-                         threads=profile.default_threads, timeout_s=float(args.get("job_timeout_s", self.settings.job_timeout_s)),
-                         cpus=profile.cpus)
-
-    def _budget(self, job: _Job) -> Any:
-        args = job.args
-        return dataclasses.replace(self.settings, **{key: args[key] for key in ("infra_retries", "invalid_requeues")
-                                                     if key in args})
+    def _reach(self, entry: DeviceEntry, fmt: str) -> Target:
+        return reach(self._transport(entry), self.profiles[entry.profile], fmt, entry.name, lambda message: None)
 
     def _lose(self, entry: DeviceEntry, health: str, reason: str) -> None:
         """The device is out (quarantined, retired): the queue moves its planned jobs to its siblings."""
         self.say(LabEvent(entry.name, health, message=reason))
-        with self.cond:
-            self.usable[entry.name] = False
+        self._usable[entry.name] = False
 
-    def _settle(self, entry: DeviceEntry, job: _Job, state: str) -> None:
-        job.state = state
+    # -- health ----------------------------------------------------------------------------------------------
+
+    def _healthy(self, entry: DeviceEntry, token: int, scratch: Path) -> bool:
+        """Run a health check when the device's health is unknown; False when it ends quarantined."""
+        record = self.store.device(entry.name)
+        if record.health == "good":
+            return True
+        if record.health in ("quarantined", "retired"):
+            self._lose(entry, record.health, record.reason)
+            return False
+        self.say(LabEvent(entry.name, "health", message="health check"))
+        check = self._health_check(entry, scratch)
+        if check is None:
+            return False
+        self.store.record_health_check(check)
+        if check.outcome == "good":
+            self.store.set_health(entry.name, "good", "")
+            return True
+        self.store.set_health(entry.name, "quarantined", f"health check failed: {check.reason}")
+        self._lose(entry, "quarantined", check.reason)
+        return False
+
+    def _health_check(self, entry: DeviceEntry, scratch: Path) -> HealthCheck | None:
+        """The golden artifact measured on the device; None when edgeq itself failed (a bug is not the
+        device's fault: the device is left as it is and this worker stops serving it)."""
+        profile = self.profiles[entry.profile]
+        try:
+            build, artifact = self.builds.golden(profile)
+            target = self._reach(entry, artifact.format)
+            spec = BenchSpec(runs=GOLDEN_RUNS, warmup=2, threads=profile.default_threads,
+                             timeout_s=min(self.settings.job_timeout_s, 300.0), cpus=profile.cpus)
+            folder = scratch / "golden"
+            folder.mkdir(exist_ok=True)
+            measured = DeviceBench(target, build.workload, spec, folder, remeasure_noisy=False).measure(artifact)
+        except Exception as exc:  # noqa: BLE001 - any failure is the check's finding, or a bug in edgeq
+            self._disconnect(entry)
+            outcome = outcome_of(exc)
+            if outcome.state == "error":
+                log.error("%s: the health check met a bug: %s\n%s", entry.name, outcome.reason, outcome.traceback)
+                self.say(LabEvent(entry.name, "error", message=outcome.reason))
+                self._usable[entry.name] = False
+                return None
+            return HealthCheck(entry.name, _now(), "bad", exc.message if isinstance(exc, EdgeqError) else summarize(exc))
+        p50 = measured.bench.latency.p50
+        verdict = judge_golden(p50, self.store.golden_history(entry.name, self.settings.health_history),
+                               self.settings.health_margin)
+        return HealthCheck(entry.name, _now(), verdict.outcome, verdict.reason, p50)
+
+    # -- one attempt -----------------------------------------------------------------------------------------
+
+    def _run_claim(self, entry: DeviceEntry, claim: Claim, token: int, scratch: Path,
+                   benches: dict[tuple[str, BenchSpec], DeviceBench]) -> None:
+        """Run the claimed attempt on the device and end it; the store writes what follows."""
+        job, number = claim.job, claim.attempt
+        name = JobKey(job.model, job.planned_device, job.profile, job.variant, job.format).label
+        self.say(LabEvent(entry.name, "running", name, f"attempt {number}"))
+        measurement = None
+        try:
+            artifact = self._artifact(entry, job)
+        except Exception as exc:  # noqa: BLE001 - the model's fault, or edgeq's
+            outcome = outcome_of(exc, building=True)
+        else:
+            try:
+                if claim.args.get("reuse") and self._reused(entry, claim, artifact, token):
+                    self.say(LabEvent(entry.name, "done", name, "reused: the store holds this exact measurement"))
+                    return
+                outcome, measurement = self._measure(entry, job, artifact, claim.args, scratch, benches)
+            except LeaseLost as exc:
+                return self._refused(entry, name, exc)
+            except Exception as exc:  # noqa: BLE001 - classified in one place
+                if self.stop.is_set():
+                    self._end(entry, name, claim, token, Outcome("infra", INTERRUPTED), interrupted=True)
+                    return None
+                outcome = outcome_of(exc)
+        if outcome.traceback:
+            log.error("%s on %s: %s\n%s", name, entry.name, outcome.reason, outcome.traceback)
+        if outcome.state == "infra":
+            self._disconnect(entry)
+            benches.clear()
+        self._end(entry, name, claim, token, outcome, measurement)
+        return None
+
+    def _end(self, entry: DeviceEntry, name: str, claim: Claim, token: int, outcome: Outcome,
+             measurement: Measurement | None = None, *, interrupted: bool = False) -> None:
+        store, job, number = self.store, claim.job, claim.attempt
+        try:
+            if outcome.state == "done":
+                decision = store.record_measurement(job.id, number, measurement, token)
+            else:
+                decision = store.end_attempt(job.id, number, outcome.state, outcome.reason, token,
+                                             measurement=measurement if outcome.state == "invalid" else None,
+                                             traceback=outcome.traceback, interrupted=interrupted)
+        except LeaseLost as exc:
+            self._refused(entry, name, exc)
+            return
+        except StoreError as exc:
+            log.warning("%s on %s: %s", name, entry.name, exc.message)
+            return
+        finally:
+            if self.run_id is None:
+                store.finish_if_drained(job.run_id)
+        if outcome.state == "done":
+            self.say(LabEvent(entry.name, "done", name, f"p50 {median(measurement.samples_ms):.3g} ms"))
+        else:
+            again = " (queued again)" if decision.job_state == "queued" else ""
+            self.say(LabEvent(entry.name, outcome.state, name, outcome.reason + again))
+        if decision.device_health == "quarantined":
+            self._lose(entry, "quarantined", decision.health_reason)
+
+    def _refused(self, entry: DeviceEntry, name: str, exc: LeaseLost) -> None:
+        self.refused += 1
+        log.warning("%s on %s: the store refused the result: %s", name, entry.name, exc.message)
+        self.say(LabEvent(entry.name, "refused", name, exc.message))
+
+    def _artifact(self, entry: DeviceEntry, job: JobRecord) -> Any:
+        """The job's artifact from this host's content cache (built on first use), the bytes the run planned."""
+        _, artifact = self.builds.artifact(job.model, self.profiles[entry.profile], job.scheme, job.format)
+        if job.artifact_sha256 and artifact.sha256 != job.artifact_sha256:
+            raise ConfigError(f"this host built other bytes than the run planned (sha256 {artifact.sha256[:12]}…, "
+                              f"planned {job.artifact_sha256[:12]}…): its torch, executorch or edgeq differ",
+                              hint="install the planning host's versions on this worker host")
+        return artifact
+
+    def _bench_spec(self, entry: DeviceEntry, args: dict[str, Any]) -> BenchSpec:
+        """How a job is timed on this device: the run's runs, warmup and timeout, the profile's threads and CPUs."""
+        profile = self.profiles[entry.profile]
+        return BenchSpec(runs=int(args.get("runs", LabRequest.runs)), warmup=int(args.get("warmup", LabRequest.warmup)),
+                         threads=profile.default_threads,
+                         timeout_s=float(args.get("job_timeout_s", self.settings.job_timeout_s)), cpus=profile.cpus)
+
+    def _result_key(self, entry: DeviceEntry, artifact: Any, facts: Any, args: dict[str, Any]) -> str:
+        versions = {"python": facts.python, "torch": facts.torch, "executorch": facts.executorch}
+        return result_key(artifact.sha256, entry.name, self.runner_sha256, versions, self._bench_spec(entry, args))
+
+    def _reused(self, entry: DeviceEntry, claim: Claim, artifact: Any, token: int) -> bool:
+        """``--reuse``: the job is done without running when the store holds its exact measurement."""
+        try:
+            facts = self._reach(entry, artifact.format).facts
+        except Exception:  # noqa: BLE001 - the measurement that follows meets and classifies the same failure
+            return False
+        key = self._result_key(entry, artifact, facts, claim.args)
+        return self.store.reuse_measurement(claim.job.id, claim.attempt, key, token) is not None
+
+    def _measure(self, entry: DeviceEntry, job: JobRecord, artifact: Any, args: dict[str, Any], scratch: Path,
+                 benches: dict[tuple[str, BenchSpec], DeviceBench]) -> tuple[Outcome, Measurement]:
+        target = self._reach(entry, artifact.format)
+        facts = target.facts
+        build = self.builds.build(job.model, self.profiles[entry.profile])
+        spec = self._bench_spec(entry, args)
+        bench = benches.get((job.model, spec))
+        if bench is None:
+            folder = scratch / hashlib.sha256(job.model.encode()).hexdigest()[:12]
+            folder.mkdir(exist_ok=True)
+            bench = benches[(job.model, spec)] = DeviceBench(target, build.workload, spec, folder, remeasure_noisy=False)
+        before = {"governor": facts.governor, "temperature_c": facts.temperature_c}
+        measured = bench.measure(artifact)
+        _, quality = build.score(measured.outputs, artifact)
+        governor, temperature = governor_and_temperature(target.transport)
+        after = {"governor": governor, "temperature_c": temperature}
+        result = measured.bench
+        measurement = Measurement(
+            result_key=self._result_key(entry, artifact, facts, args), artifact_sha256=artifact.sha256,
+            device=entry.name, samples_ms=tuple(result.latencies_ms), measured_at=_now(), size_bytes=artifact.size_bytes,
+            load_ms=result.load_ms, peak_rss_mb=result.peak_rss_mb, metric=build.metric.name, quality=quality,
+            numerics=measured.numerics,
+            versions={**result.versions, "runner": self.runner_sha256[:16], "arch": result.arch,
+                      "threads": result.threads, "cpu": facts.cpu},
+            conditions={"before": before, "after": after})
+        invalid = invalid_conditions(before, after, entry.max_temperature_c)
+        return (Outcome("invalid", invalid) if invalid is not None else Outcome("done", "")), measurement
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def run_worker(inventory: Inventory, store: Store, **kwargs: Any) -> Worker:

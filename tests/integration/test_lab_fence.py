@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from edgeq.lab.fence import STOPPED, FencedTransport
+from edgeq.transport.fence import STOPPED, FencedTransport
 
 pytestmark = pytest.mark.slow
 

@@ -53,13 +53,15 @@ class WorkerProcess:
     """``lab_worker_process.py`` for some devices; its stderr (one line per event) goes to a file."""
 
     def __init__(self, folder: Path, inventory_path: Path, url: str, name: str, devices: list[str], *,
-                 prefix: list[str] = (), **options) -> None:
-        """``prefix``: run it inside a network namespace (``NetworkHost.prefix``)."""
+                 prefix: list[str] = (), env: dict[str, str] | None = None, **options) -> None:
+        """``prefix``: run it inside a network namespace (``NetworkHost.prefix``); ``env``: added to its
+        environment (which its local devices' commands inherit)."""
         self.name, self.log = name, folder / f"{name}.log"
         argv = [*prefix, sys.executable, str(WORKER), str(inventory_path), url, name, *devices]
         for key, value in options.items():
-            argv += [f"--{key.replace('_', '-')}", str(value)]
-        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.log.open("w"), text=True)
+            argv += [f"--{key.replace('_', '-')}"] + ([] if value is True else [str(value)])
+        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self.log.open("w"), text=True,
+                                        env={**os.environ, **(env or {})})
 
     def signal(self, sig: int) -> None:
         self.process.send_signal(sig)
@@ -109,8 +111,8 @@ def test_a_worker_killed_mid_run_loses_nothing_and_its_jobs_finish_on_the_other(
     run_id = submit(Inventory.load(path), LabRequest(models=MODELS, schemes=("none", "dynamic"), runs=5, warmup=1), store)
     assert len(store.jobs_for(run_id)) == 200
 
-    workers.append(WorkerProcess(tmp_path, path, postgres_url, "host-1", first, work_s=0.03, lease_ttl=3))
-    workers.append(WorkerProcess(tmp_path, path, postgres_url, "host-2", second, work_s=0.03, lease_ttl=3))
+    workers.append(WorkerProcess(tmp_path, path, postgres_url, "host-1", first, work_s=0.03, lease_ttl=10))
+    workers.append(WorkerProcess(tmp_path, path, postgres_url, "host-2", second, work_s=0.03, lease_ttl=10))
     until(lambda: sum(job.state == "done" for job in store.jobs_for(run_id)) >= 40
           and len(running_on(store, run_id, first)) >= 3, 180, "host-1 to be busy after 40 jobs")
     workers[0].signal(signal.SIGKILL)  # the host loses power: no drain, leases held
@@ -132,25 +134,75 @@ def test_a_worker_killed_mid_run_loses_nothing_and_its_jobs_finish_on_the_other(
     assert {w.name: w.state(lost_after_s=3.0) for w in store.workers()} == {"host-1": "lost", "host-2": "stopped"}
 
 
-def test_a_worker_paused_past_its_lease_has_its_late_result_refused(tmp_path, postgres_url, workers):
-    path = inventory(tmp_path, ["a0", "b0"])
+SLOW_PYTHON = """#!{python}
+# A board's Python: the benchmark of a job of $EDGEQ_BOARD's waits $EDGEQ_SLOW_S s first, so it is still in
+# flight when its worker is paused; its pid is left in $EDGEQ_PIDS for the test to watch.
+import os, sys, time
+if "--artifact" in sys.argv:
+    open(os.path.join(os.environ["EDGEQ_PIDS"], f"{{os.environ['EDGEQ_BOARD']}}-{{os.getpid()}}"), "w").close()
+    time.sleep(float(os.environ.get("EDGEQ_SLOW_S", "0")))
+os.execv(sys.executable, [sys.executable, *sys.argv[1:]])
+"""
+
+
+def local_boards(folder: Path, names: list[str]) -> Path:
+    """Boards that are this machine, reached through LocalTransport: real runner processes under the lease's
+    watchdog, timing real artifacts; one profile, so a job may move between them."""
+    python = folder / "board-python"
+    python.write_text(SLOW_PYTHON.format(python=sys.executable))
+    python.chmod(0o755)
+    from edgeq.profiles import describe_host
+
+    host = describe_host()
+    (folder / "slow-board.toml").write_text(
+        f'name = "slow-board"\narch = "{host["arch"]}"\nengine = "{host["engine"]}"\ntransport = "local"\n'
+        f'formats = ["pte"]\nthreads = 1\npython = "{python}"\nworkdir = "{folder / "boards"}"\n')
+    path = folder / "edgeq-lab.toml"
+    path.write_text("".join(f'[devices.{name}]\nprofile = "{folder / "slow-board.toml"}"\nhost = "{name}"\n'
+                            for name in names))
+    return path
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_a_worker_paused_past_its_lease_has_its_board_stopped_and_its_late_result_refused(tmp_path, postgres_url,
+                                                                                          workers):
+    path = local_boards(tmp_path, ["a0", "b0"])
+    pids = tmp_path / "pids"
+    pids.mkdir()
     store = open_store(postgres_url, default_path=None)
     healthy(store, ["a0", "b0"])
+    store.sync_devices([("a0", "slow-board", []), ("b0", "slow-board", [])])
     run_id = submit(Inventory.load(path), LabRequest(models=MODELS[:1], schemes=("none",), runs=3, warmup=0), store)
-    paused = WorkerProcess(tmp_path, path, postgres_url, "paused", ["a0"], work_s=4.0, lease_ttl=2)
-    workers.extend([paused, WorkerProcess(tmp_path, path, postgres_url, "alive", ["b0"], work_s=0.5, lease_ttl=2)])
-    (job,) = until(lambda: running_on(store, run_id, ["a0"]), 120, "a job running on a0")
-    paused.signal(signal.SIGSTOP)  # a worker that stalls (a GC pause, a swapped-out host) and comes back
-    until(lambda: store.job(job.id).state == "done", 60, "the other worker to finish a0's job")
+    board_env = {"EDGEQ_PIDS": str(pids)}
+    paused = WorkerProcess(tmp_path, path, postgres_url, "paused", ["a0"], lease_ttl=20, local=True,
+                           env={**board_env, "EDGEQ_BOARD": "a0", "EDGEQ_SLOW_S": "600"})
+    (job,) = until(lambda: running_on(store, run_id, ["a0"]), 180, "a job running on a0")
+    (pid,) = until(lambda: [int(p.name.split("-")[1]) for p in pids.glob("a0-*")], 120, "a0's benchmark to start")
+    paused.signal(signal.SIGSTOP)  # a worker that stalls (a GC pause, a swapped-out host) while its board works
+    workers.extend([paused, WorkerProcess(tmp_path, path, postgres_url, "alive", ["b0"], lease_ttl=20, local=True,
+                                          env={**board_env, "EDGEQ_BOARD": "b0"})])
+    # The paused worker cannot act, yet its board stops the job: the lease it held was not renewed on it.
+    until(lambda: not alive(pid), 60, "a0's benchmark to be stopped on the board")
+    assert store.job(job.id).state in ("running", "queued")  # it stopped before anyone could take the job
+    until(lambda: store.job(job.id).state == "done", 120, "the other worker to finish a0's job on b0")
     paused.signal(signal.SIGCONT)
-    until(lambda: "refused" in paused.log.read_text(), 30, "the paused worker's late write")
+    until(lambda: "refused" in paused.log.read_text(), 60, "the paused worker's late write")
 
     assert paused.finish().strip() == "refused 1"
-    assert "lease token" in paused.log.read_text() and "no longer held" in paused.log.read_text()
     settled = store.job(job.id)
     assert settled.measurement.device == "b0" and [a.outcome for a in settled.attempts] == ["infra", "done"]
     assert settled.attempts[0].device == "a0" and "lost its worker" in settled.attempts[0].reason
-    workers[1].finish()
+    with store._engine.connect() as connection:  # one measurement per job; the late one never written
+        assert connection.execute(select(func.count()).select_from(measurements)
+                                  .where(measurements.c.job_id == job.id)).scalar_one() == 1
+    assert workers[1].finish().strip() == "refused 0"
 
 
 def test_submit_and_wait_from_a_third_process_report_what_a_one_host_run_reports(tmp_path, postgres_url, workers):
@@ -241,8 +293,8 @@ def test_a_host_cut_from_the_network_loses_its_job_to_another_host_and_its_late_
         run_id = submit(Inventory.load(path), LabRequest(models=MODELS[:1], schemes=("none",), runs=3, warmup=0),
                         store)
         cut_off = WorkerProcess(tmp_path, path, server.url("lab", host=host_a.gateway), "host-a", ["a0"], work_s=4.0,
-                                lease_ttl=2, prefix=host_a.prefix)
-        workers.extend([cut_off, WorkerProcess(tmp_path, path, url, "host-b", ["b0"], work_s=0.5, lease_ttl=2)])
+                                lease_ttl=10, prefix=host_a.prefix)
+        workers.extend([cut_off, WorkerProcess(tmp_path, path, url, "host-b", ["b0"], work_s=0.5, lease_ttl=10)])
         (job,) = until(lambda: running_on(store, run_id, ["a0"]), 120, "a job running on a0 (host A)")
         host_a.cut()  # host A vanishes: no packets either way, no reset; its worker and device keep going
         until(lambda: store.job(job.id).state == "done", 60, "host B to finish a0's job")

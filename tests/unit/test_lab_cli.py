@@ -173,7 +173,7 @@ def test_the_run_table_shows_the_median_the_store_and_reports_keep(tmp_path):
 def test_a_run_with_a_bug_in_edgeq_exits_4_and_says_so(tmp_path):
     def broken(store, job_id, attempt, token):
         store.end_attempt(job_id, attempt, "error", "this is a bug in edgeq, please report it: KeyError: [x]", token,
-                          job_state="error", traceback="Traceback …")
+                          traceback="Traceback …")
 
     inventory, run_id = one_job_run(tmp_path, broken)
     proc = edgeq("lab", "wait", run_id, "--inventory", str(inventory))

@@ -47,6 +47,13 @@ class Results(StoreBase):
             if not changed:
                 raise self._no_run(run_id)
 
+    def reopen_run(self, run_id: str) -> None:
+        """A stopped or killed run runs again (``--resume``): its queued jobs can be claimed once more."""
+        with self._write(f"reopen run {run_id}") as connection:
+            if not connection.execute(update(runs).where(runs.c.id == run_id)
+                                      .values(status="running", finished_at=None)).rowcount:
+                raise self._no_run(run_id)
+
     def run(self, run_id: str) -> RunRecord:
         """A run with its jobs, their attempts and measurements."""
         with self._read() as connection:

@@ -1,5 +1,7 @@
 """Fencing that reaches the board: a lab job's commands stop on the device when its lease stops being renewed.
 
+(A transport wrapper: the lab's worker puts each device's transport in one.)
+
 The store refuses a result written under a lease that has passed on, but the benchmark behind it would go
 on running on a board whose lease a new holder already measures on, and skew that holder's numbers. So
 every command a lab job runs on a device goes through a small watchdog on the device (POSIX ``sh``:
@@ -25,6 +27,7 @@ KILL_GRACE_S = 2  # between the watchdog's TERM and KILL
 _POLL_S = 1  # how often the watchdog reads the lease file
 _LATENCY_MARGIN_S = 2.0  # a renewal reaches the device this much after the store granted it, at worst
 STOPPED = "edgeq-fence: stopped"  # what the watchdog prints on stderr when it stops a command
+LEASE_COMMAND = "edgeq-lease"  # $0 of the command that writes the lease file
 
 # $1 lease file, $2 seconds without a renewal before the command is stopped, $3 the lease token it runs
 # under; then the command. The command runs in the background; a second background loop watches the file;
@@ -81,7 +84,7 @@ class FencedTransport(Transport):
             self._token, seq = token, self._seq
         folder = self.path.rsplit("/", 1)[0]
         self.inner.run(["sh", "-c", 'mkdir -p "$1" && printf "%s %s\\n" "$2" "$3" > "$4.tmp" && mv "$4.tmp" "$4"',
-                        "edgeq-lease", folder, str(token), str(seq), self.path], timeout_s=30.0)
+                        LEASE_COMMAND, folder, str(token), str(seq), self.path], timeout_s=30.0)
 
     def released(self) -> None:
         """The lease was given back: commands from now on run unfenced, and the device's watchdogs stop theirs."""
