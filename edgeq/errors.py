@@ -95,6 +95,12 @@ class GateFailure(EdgeqError):
     exit_code = 1
 
 
+class Inconclusive(EdgeqError):
+    """A check could not decide: devices kept jobs from finishing, or too little was measured to tell."""
+
+    exit_code = 3
+
+
 class InternalError(EdgeqError):
     """A bug in edgeq: please report it."""
 

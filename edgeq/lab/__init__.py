@@ -17,21 +17,22 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from edgeq.lab.gate import GateSettings, compare_runs
+    from edgeq.lab.gate import compare_runs
+    from edgeq.lab.settings import GateSettings, WorkerOptions
     from edgeq.lab.plan import LabRequest
     from edgeq.lab.reports import render
     from edgeq.lab.events import LabEvent
     from edgeq.lab.scheduler import LabRun, run_lab
     from edgeq.lab.store import Store, open_store
     from edgeq.lab.submission import submit, wait_for
-    from edgeq.lab.worker import Worker, WorkerOptions, run_worker
+    from edgeq.lab.worker import Worker, run_worker
 
 _SOURCES = {
-    "GateSettings": "edgeq.lab.gate", "compare_runs": "edgeq.lab.gate", "LabRequest": "edgeq.lab.plan",
+    "GateSettings": "edgeq.lab.settings", "compare_runs": "edgeq.lab.gate", "LabRequest": "edgeq.lab.plan",
     "render": "edgeq.lab.reports", "LabEvent": "edgeq.lab.events", "LabRun": "edgeq.lab.scheduler",
     "run_lab": "edgeq.lab.scheduler", "Store": "edgeq.lab.store", "open_store": "edgeq.lab.store",
     "submit": "edgeq.lab.submission", "wait_for": "edgeq.lab.submission", "Worker": "edgeq.lab.worker",
-    "WorkerOptions": "edgeq.lab.worker", "run_worker": "edgeq.lab.worker",
+    "WorkerOptions": "edgeq.lab.settings", "run_worker": "edgeq.lab.worker",
 }
 __all__ = sorted(_SOURCES)
 

@@ -14,25 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgeq.bench.verdict import Comparison, compare_samples
-from edgeq.errors import ConfigError
+from edgeq.errors import ConfigError, EdgeqError, GateFailure, Inconclusive
+from edgeq.lab.settings import GateSettings
 from edgeq.lab.records import JobKey, JobRecord, RunRecord
 from edgeq.metrics import METRICS
-
-
-@dataclass(frozen=True)
-class GateSettings:
-    alpha: float = 0.05  # significance level of the Mann-Whitney U test
-    min_effect: float = 0.05  # the smallest change of the median that counts: 5 %
-    max_size_growth: float = 0.01  # an artifact may grow by 1 % before it is a regression
-    max_quality_drop: float | None = None  # in the metric's unit; None: the metric's default budget
-
-    def __post_init__(self) -> None:
-        if not 0 < self.alpha < 1:
-            raise ConfigError(f"--alpha must lie between 0 and 1, got {self.alpha}")
-        if not 0 <= self.min_effect < 1:
-            raise ConfigError(f"--min-effect must be at least 0 and below 1, got {self.min_effect}")
-        if self.max_size_growth < 0 or (self.max_quality_drop is not None and self.max_quality_drop < 0):
-            raise ConfigError("--max-size-growth and --max-quality-drop must be ≥ 0")
 
 
 @dataclass(frozen=True)
@@ -73,9 +58,17 @@ class GateResult:
             return "inconclusive"
         return "clean"
 
-    @property
-    def exit_code(self) -> int:
-        return {"clean": 0, "regression": 1, "inconclusive": 3}[self.status]
+    def problem(self) -> EdgeqError | None:
+        """What the gate's status means for a CI job, as the error it exits with: a regression (1), a comparison
+        that cannot tell (3); None when clean."""
+        if self.status == "regression":
+            return GateFailure("a regression against the baseline: " + "; ".join(
+                f"{row.key.label}: {row.reason}" for row in self.rows if row.status == "regression"))
+        if self.status == "inconclusive":
+            return Inconclusive("gate: inconclusive — " + ("; ".join(
+                f"{row.key.label}: {row.reason}" for row in self.rows if row.status in ("inconclusive", "missing"))
+                or "nothing to compare"))
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return {"baseline": self.baseline, "run": self.run, "status": self.status,

@@ -24,7 +24,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from edgeq.transport.fence import FencedTransport
 from edgeq.lab.health import GOLDEN_RUNS, judge_golden
 from edgeq.lab.outcomes import Outcome, invalid_conditions, outcome_of
 from edgeq.lab.plan import LabRequest, select_devices
+from edgeq.lab.settings import WorkerOptions
 from edgeq.lab.records import Claim, HealthCheck, JobKey, JobRecord, Measurement
 from edgeq.lab.store import LeaseLost, Store, StoreError
 from edgeq.measure import DeviceBench, Target, reach
@@ -53,25 +53,6 @@ TransportFactory = Callable[[DeviceEntry, DeviceProfile], Transport]
 INTERRUPTED = "interrupted: the lab run was stopped"
 _BACKOFF_FIRST_S = 0.5
 _BACKOFF_MAX_S = 15.0
-
-
-@dataclass(frozen=True)
-class WorkerOptions:
-    """How a worker keeps its devices: lease length (a worker silent this long is presumed dead, and what runs
-    on its devices is stopped), how often it polls an empty queue, and when it exits by itself."""
-
-    name: str | None = None  # default: host:pid:random
-    lease_ttl_s: float = 30.0
-    poll_s: float = 1.0
-    idle_exit_s: float | None = None  # exit after this long with nothing to do (None: run until stopped)
-    store_patience_s: float = 600.0  # how long a lost store is waited for before the worker gives up
-
-    def __post_init__(self) -> None:
-        if self.lease_ttl_s < 10.0:
-            raise ConfigError(f"--lease-ttl must be at least 10 s, got {self.lease_ttl_s:g}",
-                              hint="a device's watchdog stops a job a few seconds before its lease can expire")
-        if self.poll_s <= 0:
-            raise ConfigError(f"--poll must be positive, got {self.poll_s:g}")
 
 
 class PatientStore:
