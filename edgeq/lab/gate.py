@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgeq.bench.verdict import Comparison, compare_samples
-from edgeq.errors import ConfigError, EdgeqError, GateFailure, Inconclusive
+from edgeq.errors import EdgeqError, GateFailure, Inconclusive
 from edgeq.lab.settings import GateSettings
 from edgeq.lab.records import JobKey, JobRecord, RunRecord
 from edgeq.metrics import METRICS

@@ -22,7 +22,9 @@ from edgeq.lab.events import LabEvent
 from edgeq.lab.outcomes import outcome_of
 from edgeq.lab.plan import LabRequest, select_devices
 from edgeq.lab.records import JobKey, RunRecord
-from edgeq.lab.worker import TransportFactory, Worker, WorkerOptions, result_key
+from edgeq.lab.attempt import result_key
+from edgeq.lab.settings import WorkerOptions
+from edgeq.lab.worker import TransportFactory, Worker
 from edgeq.profiles import DeviceProfile, load_profile
 from edgeq.quantize import choose_scheme
 

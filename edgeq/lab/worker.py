@@ -13,8 +13,6 @@ written under a lease that passed on is refused by the database, and counted her
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import secrets
@@ -24,25 +22,24 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from edgeq.bench import BenchSpec, runner_path
-from edgeq.bench.stats import median
 from edgeq.device.inventory import DeviceEntry, Inventory
-from edgeq.device.probe import governor_and_temperature
 from edgeq.digest import file_sha256
-from edgeq.errors import ConfigError, ConnectError, EdgeqError, summarize
+from edgeq.errors import ConnectError, EdgeqError, summarize
+from edgeq.lab.attempt import AttemptRunner
 from edgeq.lab.builds import Builds
 from edgeq.lab.events import LabEvent
 from edgeq.transport.fence import FencedTransport
 from edgeq.lab.health import GOLDEN_RUNS, judge_golden
-from edgeq.lab.outcomes import Outcome, invalid_conditions, outcome_of
+from edgeq.lab.outcomes import outcome_of
 from edgeq.lab.plan import LabRequest, select_devices
 from edgeq.lab.settings import WorkerOptions
-from edgeq.lab.records import Claim, HealthCheck, JobKey, JobRecord, Measurement
-from edgeq.lab.store import LeaseLost, Store, StoreError
+from edgeq.lab.records import HealthCheck
+from edgeq.lab.store import LeaseLost, Store
+from edgeq.lab.store.engine import now
 from edgeq.measure import DeviceBench, Target, reach
 from edgeq.profiles import DeviceProfile, load_profile
 from edgeq.transport import Transport, open_transport
@@ -50,7 +47,6 @@ from edgeq.transport import Transport, open_transport
 log = logging.getLogger(__name__)
 
 TransportFactory = Callable[[DeviceEntry, DeviceProfile], Transport]
-INTERRUPTED = "interrupted: the lab run was stopped"
 _BACKOFF_FIRST_S = 0.5
 _BACKOFF_MAX_S = 15.0
 
@@ -87,17 +83,7 @@ class PatientStore:
         return patiently
 
 
-def result_key(artifact_sha256: str, device: str, runner_sha256: str, versions: dict[str, Any],
-               bench: BenchSpec) -> str:
-    """What decides a measurement, hashed: the artifact, the device, the runner, the device's runtime
-    versions and how it was timed. ``--reuse`` skips a job whose key is already in the store."""
-    decided = {"artifact": artifact_sha256, "device": device, "runner": runner_sha256,
-               "versions": {k: versions.get(k) for k in ("python", "torch", "executorch")},
-               "runs": bench.runs, "warmup": bench.warmup, "threads": bench.threads}
-    return hashlib.sha256(json.dumps(decided, sort_keys=True).encode()).hexdigest()
-
-
-class Worker:
+class Worker(AttemptRunner):
     """Devices of this host serving the queue: of every submitted run until drained or stopped, or of one run
     (``run_id``) until nothing of it is left for them."""
 
@@ -362,138 +348,12 @@ class Worker:
                 self.say(LabEvent(entry.name, "error", message=outcome.reason))
                 self._usable[entry.name] = False
                 return None
-            return HealthCheck(entry.name, _now(), "bad", exc.message if isinstance(exc, EdgeqError) else summarize(exc))
+            return HealthCheck(entry.name, now(), "bad", exc.message if isinstance(exc, EdgeqError) else summarize(exc))
         p50 = measured.bench.latency.p50
         verdict = judge_golden(p50, self.store.golden_history(entry.name, self.settings.health_history),
                                self.settings.health_margin)
-        return HealthCheck(entry.name, _now(), verdict.outcome, verdict.reason, p50)
+        return HealthCheck(entry.name, now(), verdict.outcome, verdict.reason, p50)
 
-    # -- one attempt -----------------------------------------------------------------------------------------
-
-    def _run_claim(self, entry: DeviceEntry, claim: Claim, token: int, scratch: Path,
-                   benches: dict[tuple[str, BenchSpec], DeviceBench]) -> None:
-        """Run the claimed attempt on the device and end it; the store writes what follows."""
-        job, number = claim.job, claim.attempt
-        name = JobKey(job.model, job.planned_device, job.profile, job.variant, job.format).label
-        self.say(LabEvent(entry.name, "running", name, f"attempt {number}"))
-        measurement = None
-        try:
-            artifact = self._artifact(entry, job)
-        except Exception as exc:  # noqa: BLE001 - the model's fault, or edgeq's
-            outcome = outcome_of(exc, building=True)
-        else:
-            try:
-                if claim.args.get("reuse") and self._reused(entry, claim, artifact, token):
-                    self.say(LabEvent(entry.name, "done", name, "reused: the store holds this exact measurement"))
-                    return
-                outcome, measurement = self._measure(entry, job, artifact, claim.args, scratch, benches)
-            except LeaseLost as exc:
-                return self._refused(entry, name, exc)
-            except Exception as exc:  # noqa: BLE001 - classified in one place
-                if self.stop.is_set():
-                    self._end(entry, name, claim, token, Outcome("infra", INTERRUPTED), interrupted=True)
-                    return None
-                outcome = outcome_of(exc)
-        if outcome.traceback:
-            log.error("%s on %s: %s\n%s", name, entry.name, outcome.reason, outcome.traceback)
-        if outcome.state == "infra":
-            self._disconnect(entry)
-            benches.clear()
-        self._end(entry, name, claim, token, outcome, measurement)
-        return None
-
-    def _end(self, entry: DeviceEntry, name: str, claim: Claim, token: int, outcome: Outcome,
-             measurement: Measurement | None = None, *, interrupted: bool = False) -> None:
-        store, job, number = self.store, claim.job, claim.attempt
-        try:
-            if outcome.state == "done":
-                decision = store.record_measurement(job.id, number, measurement, token)
-            else:
-                decision = store.end_attempt(job.id, number, outcome.state, outcome.reason, token,
-                                             measurement=measurement if outcome.state == "invalid" else None,
-                                             traceback=outcome.traceback, interrupted=interrupted)
-        except LeaseLost as exc:
-            self._refused(entry, name, exc)
-            return
-        except StoreError as exc:
-            log.warning("%s on %s: %s", name, entry.name, exc.message)
-            return
-        finally:
-            if self.run_id is None:
-                store.finish_if_drained(job.run_id)
-        if outcome.state == "done":
-            self.say(LabEvent(entry.name, "done", name, f"p50 {median(measurement.samples_ms):.3g} ms"))
-        else:
-            again = " (queued again)" if decision.job_state == "queued" else ""
-            self.say(LabEvent(entry.name, outcome.state, name, outcome.reason + again))
-        if decision.device_health == "quarantined":
-            self._lose(entry, "quarantined", decision.health_reason)
-
-    def _refused(self, entry: DeviceEntry, name: str, exc: LeaseLost) -> None:
-        self.refused += 1
-        log.warning("%s on %s: the store refused the result: %s", name, entry.name, exc.message)
-        self.say(LabEvent(entry.name, "refused", name, exc.message))
-
-    def _artifact(self, entry: DeviceEntry, job: JobRecord) -> Any:
-        """The job's artifact from this host's content cache (built on first use), the bytes the run planned."""
-        _, artifact = self.builds.artifact(job.model, self.profiles[entry.profile], job.scheme, job.format)
-        if job.artifact_sha256 and artifact.sha256 != job.artifact_sha256:
-            raise ConfigError(f"this host built other bytes than the run planned (sha256 {artifact.sha256[:12]}…, "
-                              f"planned {job.artifact_sha256[:12]}…): its torch, executorch or edgeq differ",
-                              hint="install the planning host's versions on this worker host")
-        return artifact
-
-    def _bench_spec(self, entry: DeviceEntry, args: dict[str, Any]) -> BenchSpec:
-        """How a job is timed on this device: the run's runs, warmup and timeout, the profile's threads and CPUs."""
-        profile = self.profiles[entry.profile]
-        return BenchSpec(runs=int(args.get("runs", LabRequest.runs)), warmup=int(args.get("warmup", LabRequest.warmup)),
-                         threads=profile.default_threads,
-                         timeout_s=float(args.get("job_timeout_s", self.settings.job_timeout_s)), cpus=profile.cpus)
-
-    def _result_key(self, entry: DeviceEntry, artifact: Any, facts: Any, args: dict[str, Any]) -> str:
-        versions = {"python": facts.python, "torch": facts.torch, "executorch": facts.executorch}
-        return result_key(artifact.sha256, entry.name, self.runner_sha256, versions, self._bench_spec(entry, args))
-
-    def _reused(self, entry: DeviceEntry, claim: Claim, artifact: Any, token: int) -> bool:
-        """``--reuse``: the job is done without running when the store holds its exact measurement."""
-        try:
-            facts = self._reach(entry, artifact.format).facts
-        except Exception:  # noqa: BLE001 - the measurement that follows meets and classifies the same failure
-            return False
-        key = self._result_key(entry, artifact, facts, claim.args)
-        return self.store.reuse_measurement(claim.job.id, claim.attempt, key, token) is not None
-
-    def _measure(self, entry: DeviceEntry, job: JobRecord, artifact: Any, args: dict[str, Any], scratch: Path,
-                 benches: dict[tuple[str, BenchSpec], DeviceBench]) -> tuple[Outcome, Measurement]:
-        target = self._reach(entry, artifact.format)
-        facts = target.facts
-        build = self.builds.build(job.model, self.profiles[entry.profile])
-        spec = self._bench_spec(entry, args)
-        bench = benches.get((job.model, spec))
-        if bench is None:
-            folder = scratch / hashlib.sha256(job.model.encode()).hexdigest()[:12]
-            folder.mkdir(exist_ok=True)
-            bench = benches[(job.model, spec)] = DeviceBench(target, build.workload, spec, folder, remeasure_noisy=False)
-        before = {"governor": facts.governor, "temperature_c": facts.temperature_c}
-        measured = bench.measure(artifact)
-        _, quality = build.score(measured.outputs, artifact)
-        governor, temperature = governor_and_temperature(target.transport)
-        after = {"governor": governor, "temperature_c": temperature}
-        result = measured.bench
-        measurement = Measurement(
-            result_key=self._result_key(entry, artifact, facts, args), artifact_sha256=artifact.sha256,
-            device=entry.name, samples_ms=tuple(result.latencies_ms), measured_at=_now(), size_bytes=artifact.size_bytes,
-            load_ms=result.load_ms, peak_rss_mb=result.peak_rss_mb, metric=build.metric.name, quality=quality,
-            numerics=measured.numerics,
-            versions={**result.versions, "runner": self.runner_sha256[:16], "arch": result.arch,
-                      "threads": result.threads, "cpu": facts.cpu},
-            conditions={"before": before, "after": after})
-        invalid = invalid_conditions(before, after, entry.max_temperature_c)
-        return (Outcome("invalid", invalid) if invalid is not None else Outcome("done", "")), measurement
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def run_worker(inventory: Inventory, store: Store, **kwargs: Any) -> Worker:
