@@ -10,7 +10,7 @@ Workers on several hosts share one queue in the store; this times it with 4 work
 2. **End to end**: 4 real ``edgeq lab worker`` processes (``run_worker``) whose devices are ``FakeDevice``s
    with no device work, healthy from the start (no health checks). The benchmark holds every device's lease
    while the workers start and the jobs are queued, then releases them all: the workers take their devices
-   at their next heartbeat (a third of the 6 s lease) and start together, so every step a job takes is in
+   at their next heartbeat (a third of the 10 s lease) and start together, so every step a job takes is in
    the figure: claim, rebuild from the content cache and sha256 check, staging, the runner protocol, the
    writes. The jobs are clones of one submitted tiny model's jobs (``submit``), in runs of one job per device.
 
@@ -61,7 +61,7 @@ _PROFILE = "host"
 _FAKE_SHA256 = hashlib.sha256(b"edgeq lab-queue benchmark").hexdigest()
 _GRACE_S = 60.0  # a job waits this long for its planned device before a sibling may take it
 _POLL_S = 0.1  # how often the main process looks for a drained queue, and a worker at an empty one
-_LEASE_TTL_S = 6.0  # the workers' lease: they renew it, and take free devices, every 2 s
+_LEASE_TTL_S = 10.0  # the workers' lease (the shortest a worker takes): they renew it, and take free devices, every 3.3 s
 _SETTLE_S = 0.5  # after the clients exit, until their backends' CPU is in the postmaster's children's
 _HOLDER = "benchmark"
 _SAMPLES_MS = (1.0, 1.02, 0.98, 1.01, 0.99)

@@ -170,14 +170,18 @@ def conclude(connection: Connection, job_id: int, number: int, device: str, outc
                                .values(outcome=outcome, reason=reason, ended_at=now(), traceback=traceback)).rowcount,
             f"attempt {number} of job {job_id} already ended")
     row = locked_device(connection, device)
+    in_a_row = row.consecutive_infra if row is not None else 0
     if interrupted:
-        decision = Decision("queued", False, None, "", row.consecutive_infra if row is not None else 0)
+        decision = Decision("queued", False, None, "", in_a_row)
+    elif outcome == "done":  # what follows a result needs neither the budgets nor the job's history
+        decision = after_attempt("done", "", infra_attempts=0, invalid_attempts=0, infra_in_a_row=in_a_row,
+                                 budgets=Budgets())
     else:
-        decision = _decide(connection, job_id, outcome, reason, row.consecutive_infra if row is not None else 0)
-        if row is not None:
-            count_outcome(connection, row, outcome, decision.infra_in_a_row)
-            if decision.device_health is not None:
-                change_health(connection, row, decision.device_health, decision.health_reason)
+        decision = _decide(connection, job_id, outcome, reason, in_a_row)
+    if not interrupted and row is not None:
+        count_outcome(connection, row, outcome, decision.infra_in_a_row)
+        if decision.device_health is not None:
+            change_health(connection, row, decision.device_health, decision.health_reason)
     values: dict[str, Any] = {"state": decision.job_state, "reason": reason, "device": device}
     if decision.job_state == "queued":
         values["queued_at_s"] = DbNowS()
