@@ -148,12 +148,7 @@ class Worker(AttemptRunner):
     def _give_back(self) -> None:
         """The devices' leases end now (their watchdogs stop anything left), and the worker is shown stopped."""
         for device, token in list(self._tokens.items()):
-            transport = self._transports.get(device)
-            if transport is not None:
-                try:
-                    transport.released()
-                except EdgeqError as exc:
-                    log.debug("%s: could not clear its lease file: %s", device, exc.message)
+            self._clear_lease_file(device)
             if self.run_id is not None:
                 self.store.release_lease(device, token)
         if self.run_id is None:
@@ -302,9 +297,25 @@ class Worker(AttemptRunner):
         return reach(self._transport(entry), self.profiles[entry.profile], fmt, entry.name, lambda message: None)
 
     def _lose(self, entry: DeviceEntry, health: str, reason: str) -> None:
-        """The device is out (quarantined, retired): the queue moves its planned jobs to its siblings."""
+        """This worker stops serving the device (quarantined, retired, or a bug met in its health check) and
+        gives its lease back: the queue moves its planned jobs to its siblings (at once for a device out of the
+        lab, after one lease length for one merely unserved)."""
         self.say(LabEvent(entry.name, health, message=reason))
         self._usable[entry.name] = False
+        with self._lock:
+            token = self._tokens.pop(entry.name, None)
+        if token is not None:
+            self._clear_lease_file(entry.name)
+            self.store.release_lease(entry.name, token)
+        self.store.move_jobs_of(entry.name)
+
+    def _clear_lease_file(self, device: str) -> None:
+        transport = self._transports.get(device)
+        if transport is not None:
+            try:
+                transport.released()
+            except EdgeqError as exc:
+                log.debug("%s: could not clear its lease file: %s", device, exc.message)
 
     # -- health ----------------------------------------------------------------------------------------------
 
@@ -345,8 +356,7 @@ class Worker(AttemptRunner):
             outcome = outcome_of(exc)
             if outcome.state == "error":
                 log.error("%s: the health check met a bug: %s\n%s", entry.name, outcome.reason, outcome.traceback)
-                self.say(LabEvent(entry.name, "error", message=outcome.reason))
-                self._usable[entry.name] = False
+                self._lose(entry, "error", outcome.reason)
                 return None
             return HealthCheck(entry.name, now(), "bad", exc.message if isinstance(exc, EdgeqError) else summarize(exc))
         p50 = measured.bench.latency.p50

@@ -241,3 +241,22 @@ def test_unknown_devices_tags_and_profiles_are_errors_naming_the_inventory(tmp_p
     with pytest.raises(ConfigError, match=message) as info:
         lab_run(inventory, {"a": FakeDevice()}, **request_args)
     assert str(inventory.path) in info.value.message
+
+
+class BugInTheHealthCheck(FakeDevice):
+    """Its golden benchmark (the first) meets a bug in edgeq; nothing of it reaches a job."""
+
+    def _bench(self, argv):
+        raise InternalError("the golden report was parsed twice")
+
+
+def test_a_bug_in_a_health_check_is_not_the_devices_fault_and_its_jobs_run_on_a_sibling(tmp_path):
+    inventory = write_inventory(tmp_path, {"a": "host", "b": "host"})
+    store = open_store(None, default_path=tmp_path / "edgeq-lab.db")
+    store.sync_devices([("a", "host", []), ("b", "host", [])])
+    store.set_health("b", "good")  # a checks first, and meets the bug
+    run, _ = lab_run(inventory, {"a": BugInTheHealthCheck(), "b": FakeDevice()}, store=store, models=MODELS[:1],
+                     schemes=("none",))
+    assert states(run) == {f"{MODELS[0]}/a/fp32.pte": "done", f"{MODELS[0]}/b/fp32.pte": "done"}
+    assert {job.planned_device: job.device for job in run.jobs} == {"a": "b", "b": "b"}
+    assert store.device("a").health == "unknown" and store.device("a").last_check is None  # not quarantined

@@ -112,6 +112,13 @@ class Queue(StoreBase):
                                               .where(runs.c.queued.is_(True)))
             return _lose_attempts(connection, (attempts.c.outcome == "running") & submitted & ~live, LOST)
 
+    def move_jobs_of(self, device: str) -> int:
+        """The queued jobs planned on ``device`` may go to any device of their profile from now on (its worker
+        stopped serving it); how many."""
+        with self._write(f"move the jobs of {device!r}") as connection:
+            return int(connection.execute(update(jobs).where(jobs.c.planned_device == device, jobs.c.state == "queued")
+                                          .values(moved=True)).rowcount)
+
     def enqueue_run(self, run_id: str) -> None:
         """Hand a planned run to the workers: from now on they take its jobs (once every job is in the store,
         so no worker finishes the run while jobs are still being added)."""
