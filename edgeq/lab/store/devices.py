@@ -101,7 +101,10 @@ def locked_device(connection: Connection, device: str) -> Any:
 
 def count_outcome(connection: Connection, row: Any, outcome: str, infra_in_a_row: int) -> None:
     """An attempt's outcome among the device's recent ones, and its run of infra failures. A skipped job ran
-    nothing and a bug is edgeq's: neither is among the device's outcomes."""
+    nothing and a bug is edgeq's: neither is among the device's outcomes. A success on a device with no infra
+    failure in its window changes nothing the window counts, so the common case writes nothing."""
+    if outcome == "done" and row.consecutive_infra == 0 and "infra" not in row.recent_outcomes:
+        return
     values: dict[str, Any] = {"consecutive_infra": infra_in_a_row}
     if outcome not in ("skipped", "error"):
         values["recent_outcomes"] = [outcome, *row.recent_outcomes][:RECENT_ATTEMPTS]
