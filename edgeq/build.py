@@ -66,7 +66,7 @@ class ModelBuild:
 
     def artifact(self, spec: QuantSpec) -> Artifact:
         """``spec``'s artifact, from the cache when this model was built that way before."""
-        self.say(f"building {spec.variant} .{spec.format}")
+        self.say(f"building {spec.label}")
         return build_artifact(self.loaded, self.prepared, spec, self.cache, self.profile.name, say=self.say)
 
     @property
