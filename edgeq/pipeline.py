@@ -183,12 +183,16 @@ class _Session:
         reference_value = metrics.reference_value(self.metric, fp32.quality)
         enforced = self.options.max_drop is not None
         self.budget = Budget(self.metric, self.metric.default_max_drop if not enforced else float(self.options.max_drop),
-                             reference_value, enforced)
+                             reference_value, enforced, self.build.judged_samples, self.build.cannot_judge)
+        if self.budget.cannot_judge is not None:
+            self.notices.append(f"numerics cannot judge {self.loaded.name} on these inputs: {self.budget.cannot_judge}; "
+                                "no int8 variant is judged (bring evaluation data, or check inputs the model responds to)")
         if self.options.scheme == "auto":
             self._search()
         elif self.options.scheme != "none":
             self._first_that_builds([self.options.scheme], f"--scheme {self.options.scheme}")
-        chosen = recommend(self.results, self.profile.formats)
+        judged = any(r.spec.scheme != "none" for r in self.results)
+        chosen = recommend(self.results, self.profile.formats, self.budget.caution if judged else None)
         governor, temperature = governor_and_temperature(self.transport)
         result = RunResult(model=self.loaded.name, profile=self.profile, transport=self.transport.name, results=self.results,
                            chosen=chosen,
@@ -312,7 +316,7 @@ class _Session:
         measured = self.bench.measure(artifact)
         accuracy, quality = self.build.score(measured.outputs, artifact)
         numerics = measured.numerics
-        if spec.scheme == "none" and numerics and numerics["cosine"] < _FP32_COSINE_WARN:
+        if spec.scheme == "none" and numerics and numerics["cosine"] < _FP32_COSINE_WARN and self.build.cannot_judge is None:
             self.notices.append(f"fp32 .{spec.format} differs from the eager model (cosine {numerics['cosine']:.4f}, "
                                 f"max error {numerics['max_abs_err']:.3g}): the export changed the model's math")
         result = VariantResult(spec, artifact, measured.bench, accuracy, numerics, reason, quality=quality,
@@ -330,7 +334,10 @@ class _Session:
         if first is None:
             return
         self.search.append(f"{first.spec.label}: {first.budget_note}")
-        if not first.within_budget:
+        if self.budget.cannot_judge is not None:
+            self.search.append("equalization, mixed precision and QAT not tried: numerics cannot judge this model on "
+                               "these inputs")
+        elif not first.within_budget:
             self._mixed_precision_and_qat(first)
         self._other_formats([expected, other_scheme(expected)], reason)
         self._half_precision()

@@ -148,16 +148,18 @@ class RunResult:
                 **self.conditions,
             },
             "budget": {"metric": self.budget.metric.name, "unit": self.budget.metric.unit, "max_drop": self.budget.max_drop,
-                       "fp32_value": self.budget.reference, "enforced": self.budget.enforced, "met": self.budget_met},
+                       "fp32_value": self.budget.reference, "enforced": self.budget.enforced, "met": self.budget_met,
+                       "samples": self.budget.samples, "cannot_judge": self.budget.cannot_judge},
             "search": self.search,
             "chosen": self.chosen,
             "warnings": self.warnings,
         }
 
 
-def recommend(results: Sequence[VariantResult], formats: Sequence[str]) -> dict[str, Any]:
+def recommend(results: Sequence[VariantResult], formats: Sequence[str], caution: str | None = None) -> dict[str, Any]:
     """A run's ``chosen``: the artifact ``selection.choose`` picks among ``results`` (fp32 first), named by the
-    label every output uses, with why. ``formats`` orders the formats in the reason's list of p50s."""
+    label every output uses, with why; ``caution`` says what the accuracy judgement rests on when that is little.
+    ``formats`` orders the formats in the reason's list of p50s."""
     by_label = {r.spec.label: r for r in results}
     label, why = choose([Candidate(label, r.bench.latency, r.artifact.size_bytes, r.within_budget, r.budget_note)
                          for label, r in by_label.items()])
@@ -167,7 +169,7 @@ def recommend(results: Sequence[VariantResult], formats: Sequence[str]) -> dict[
         why += (f"; p50 of each candidate within budget, in {' and '.join(f'.{f}' for f in measured)}: "
                 + ", ".join(f"{r.spec.label} {r.bench.latency.p50:.3g} ms" for r in within))
     spec = by_label[label].spec
-    return {"variant": spec.variant, "format": spec.format, "label": label, "reason": why}
+    return {"variant": spec.variant, "format": spec.format, "label": label, "reason": why, "caution": caution}
 
 
 @dataclass

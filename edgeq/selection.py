@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from edgeq.bench.stats import LatencyStats
 from edgeq.bench.verdict import Comparison, compare_samples
-from edgeq.metrics import Metric, format_value
+from edgeq.metrics import Metric, caution, format_value
 from edgeq.units import ratio
 
 NEAR_TIE = 0.05  # a smaller artifact may be up to 5 % slower than the fastest and still win
@@ -15,15 +15,21 @@ NEAR_TIE = 0.05  # a smaller artifact may be up to 5 % slower than the fastest a
 
 @dataclass(frozen=True)
 class Budget:
-    """How much of ``metric`` a quantized variant may lose against fp32 (``reference``)."""
+    """How much of ``metric`` a quantized variant may lose against fp32 (``reference``), judged on ``samples``
+    check samples (None: the model's own evaluation function decides). ``cannot_judge`` says why the metric
+    cannot tell this model's variants apart on these samples (its outputs are all ~0, say), if it cannot."""
 
     metric: Metric
     max_drop: float
     reference: float
     enforced: bool  # the user set it: missing it fails the run
+    samples: int | None = None
+    cannot_judge: str | None = None
 
     def judge(self, value: float | None) -> tuple[bool, str]:
         """``(within, one-line why)`` for a candidate's measured value."""
+        if self.cannot_judge is not None:
+            return False, f"numerics cannot judge this model on these inputs: {self.cannot_judge}"
         if value is None:
             return False, f"no {self.metric.name} measured"
         drop = self.reference - value
@@ -35,6 +41,11 @@ class Budget:
         return within, (
             f"{self.metric.name} {format_value(self.metric, value)} vs fp32 {format_value(self.metric, self.reference)} "
             f"(drop {shown}{unit}, budget {self.max_drop:g})")
+
+    @property
+    def caution(self) -> str | None:
+        """What a judgement of this budget rests on, when that is too little to trust (``metrics.caution``)."""
+        return caution(self.metric, self.samples)
 
 
 @dataclass(frozen=True)

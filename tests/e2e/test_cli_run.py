@@ -62,7 +62,9 @@ def test_run_result_follows_the_contract(digits_cnn):
     assert digits_cnn["device"]["arch"] and digits_cnn["device"]["executorch"] == "1.4.1"
     assert digits_cnn["chosen"]["variant"] in {"fp32", "int8-static"} and digits_cnn["chosen"]["reason"]
     assert digits_cnn["budget"] == {"metric": "accuracy", "unit": "points", "max_drop": 1.0, "enforced": False,
-                                    "met": True, "fp32_value": by_variant(digits_cnn)["fp32"]["accuracy"]["value"]}
+                                    "met": True, "fp32_value": by_variant(digits_cnn)["fp32"]["accuracy"]["value"],
+                                    "samples": 360, "cannot_judge": None}
+    assert digits_cnn["chosen"]["caution"] is None  # 360 held-out samples: enough to trust
     numerics = by_variant(digits_cnn)["int8"]["numerics"]
     assert {"max_abs_err", "cosine", "top1_agreement"} <= set(numerics)
 

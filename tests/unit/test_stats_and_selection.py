@@ -94,3 +94,10 @@ def test_choose_names_the_chosen_artifact_and_the_baseline_by_their_labels():
                             _candidate("int8-dynamic .ptl", 1.0, 120, 99.0)])
     assert label == "int8-dynamic .ptl" and reason.startswith("2.00x faster than fp32 .pte at 0.30x the size")
 
+
+def test_a_budget_that_numerics_cannot_judge_says_so_instead_of_a_drop():
+    blind = Budget(METRICS["top1_agreement"], max_drop=1.0, reference=100.0, enforced=False, samples=1,
+                   cannot_judge="its outputs on the 1 check sample are all within 1e-40 of 0")
+    within, why = blind.judge(0.0)
+    assert not within
+    assert why == "numerics cannot judge this model on these inputs: its outputs on the 1 check sample are all within 1e-40 of 0"
