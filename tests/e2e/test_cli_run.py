@@ -104,12 +104,6 @@ def test_user_models_run_and_report_numerics(user_models, factory, scheme, outpu
     assert int8["numerics"]["samples"] >= 1
 
 
-def test_the_table_names_the_chosen_variant():
-    proc = edgeq("run", "zoo:digits-cnn", "--runs", "5", "--warmup", "1")
-    assert proc.returncode == 0, proc.stderr
-    assert "chosen:" in proc.stdout and "int8-static" in proc.stdout
-
-
 def test_minilm_dynamic_int8_keeps_the_embeddings_of_every_shipped_sentence():
     variants = by_variant(run_json("zoo:minilm", "--threads", "1"))
     int8 = variants["int8-dynamic"]
