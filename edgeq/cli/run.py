@@ -10,7 +10,7 @@ from rich.console import Console
 
 from edgeq.cli.output import human_ms, line, literal, print_json, progress, stdout
 from edgeq.cli.tables import Cell, Column, print_table
-from edgeq.units import human_bytes
+from edgeq.units import human_bytes, ratio
 from edgeq.errors import GateFailure
 from edgeq.metrics import METRICS, format_value
 from edgeq.cli.device import SCHEME_CHOICES, DeviceAddress, DeviceProfile, device_options
@@ -149,7 +149,7 @@ def _row(row: dict[str, Any], base: dict[str, Any], chosen: str, budget: Budget)
     latency, numerics = row["latency_ms"], row["numerics"]
     quality = "—" if row["quality"] is None else format_value(budget.metric, row["quality"])
     return {"variant": label, "fp32 layers": _float_layers(row["float_layers"]), "size": human_bytes(row["size_bytes"]),
-            "×fp32": f"{row['size_bytes'] / base['size_bytes']:.2f}", "p50": human_ms(latency["p50"]),
+            "×fp32": ratio(row["size_bytes"] / base["size_bytes"], suffix=""), "p50": human_ms(latency["p50"]),
             "cv": f"{latency['cv']:.0%}" + ("!" if latency["noisy"] else ""), "load": human_ms(row["load_ms"]),
             "model mem": _mebibytes(row.get("model_rss_mb"), 1), "peak RSS": _mebibytes(row["peak_rss_mb"], 0),
             "cosine": f"{numerics['cosine']:.4f}" if numerics else "—",

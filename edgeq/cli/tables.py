@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from edgeq.cli.output import literal, stdout
+from edgeq.errors import InternalError
 
 Cell = str | Text
 KINDS = ("number", "label", "prose")
@@ -43,7 +44,7 @@ class Column:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"column kind {self.kind!r} is not one of {KINDS}")
+            raise InternalError(f"column kind {self.kind!r} is not one of {', '.join(KINDS)}")
 
 
 @dataclass(frozen=True)

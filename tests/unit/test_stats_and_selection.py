@@ -87,6 +87,7 @@ def test_a_thousandfold_slowdown_does_not_read_as_a_zero_ratio():
 def test_ratios_keep_two_decimals_and_more_digits_below_a_tenth():
     assert [ratio(value) for value in (2.744, 0.29, 0.0923, 0.000769, 1300.4, 0)] == \
         ["2.74x", "0.29x", "0.092x", "0.00077x", "1300x", "0.00x"]
+    assert ratio(0.0042, suffix="") == "0.0042"  # the size column of the run table
 
 
 def test_choose_names_the_chosen_artifact_and_the_baseline_by_their_labels():
