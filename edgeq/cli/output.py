@@ -1,8 +1,8 @@
 """Printing shared by commands: pure JSON on stdout, or rich tables.
 
-Text that comes from a message, a path, user input or a device is printed as it is: ``literal`` and ``line``
-put styles around it and never parse rich markup (``[bold]``, ``[/]``) out of it. Every command prints through
-them, ``progress`` and ``edgeq.cli.tables``.
+Text that comes from a message, a path, user input or a device is printed as it is, never read as rich markup:
+``literal`` escapes it for a markup string, ``as_text`` and ``line`` put styles around it, ``progress`` shows it
+in the spinner, and ``edgeq.cli.tables`` in table cells.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.spinner import Spinner
 from rich.text import Text
 
@@ -31,13 +32,19 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2))
 
 
+def literal(text: str) -> str:
+    """Text from a user, a file or a device, for a rich table cell or line: shown as it is, never read as markup
+    (a reason like ``KeyError: [bold]`` would otherwise lose its brackets)."""
+    return escape(text)
+
+
 def human_ms(value: float) -> str:
     return f"{value * 1000:.1f} µs" if value < 1 else f"{value:.2f} ms"
 
 
-def literal(value: object, style: str = "") -> Text:
-    """Text from a user, a file or a device, in ``style``, for a rich table cell, a title or a line: shown as it is,
-    never read as markup (a reason like ``KeyError: [bold]`` would otherwise lose its brackets)."""
+def as_text(value: object, style: str = "") -> Text:
+    """``value`` as a renderable that prints as it is, in ``style`` (a cell, a title, a spinner's message): no
+    markup is read from it, so it needs no ``literal``."""
     return value if isinstance(value, Text) else Text(str(value), style=style)
 
 
@@ -55,10 +62,10 @@ def line(*parts: Part, console: Console = stdout, soft_wrap: bool = False) -> No
 def progress(first: str = "starting") -> Iterator[Callable[[str], None]]:
     """A spinner on stderr showing each of the library's progress messages as it comes, printed as it is; yields
     the callback to pass the library. It leaves nothing behind on the terminal, and prints nothing off one."""
-    spinner = Spinner("dots", text=literal(first), style="status.spinner")
+    spinner = Spinner("dots", text=as_text(first), style="status.spinner")
     with Live(spinner, console=stderr, refresh_per_second=12.5, transient=True) as live:
         def say(message: str) -> None:
-            spinner.update(text=literal(message))
+            spinner.update(text=as_text(message))
             live.refresh()
 
         yield say

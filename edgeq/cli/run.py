@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
-from edgeq.cli.output import human_ms, line, literal, print_json, progress, stdout
+from edgeq.cli.output import as_text, human_ms, line, print_json, progress, stdout
 from edgeq.cli.tables import Cell, Column, print_table
 from edgeq.units import human_bytes, ratio
 from edgeq.errors import GateFailure
@@ -144,8 +144,8 @@ def _row(row: dict[str, Any], base: dict[str, Any], chosen: str, budget: Budget)
     """One result's cells by column; a failed candidate's stage stands where its p50 would."""
     label = row["label"] + (" *" if row["label"] == chosen else "")
     if row["status"] == "failed":  # the reason follows the table, in the search lines
-        return {"variant": literal(label, "red"), "fp32 layers": _float_layers(row["float_layers"]),
-                "size": literal("failed", "red"), "p50": literal(row["failed_stage"], "red")}
+        return {"variant": as_text(label, "red"), "fp32 layers": _float_layers(row["float_layers"]),
+                "size": as_text("failed", "red"), "p50": as_text(row["failed_stage"], "red")}
     latency, numerics = row["latency_ms"], row["numerics"]
     quality = "—" if row["quality"] is None else format_value(budget.metric, row["quality"])
     return {"variant": label, "fp32 layers": _float_layers(row["float_layers"]), "size": human_bytes(row["size_bytes"]),

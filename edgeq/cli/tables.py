@@ -2,7 +2,7 @@
 shortened or wrapped, and a number is never cut from its unit.
 
 ``fit_table`` is the one place a command's table is laid out; ``print_table`` prints it on a console of
-any width and says which columns it left out. Every cell is printed as it is (``edgeq.cli.output.literal``).
+any width and says which columns it left out. Every cell is printed as it is (``edgeq.cli.output.as_text``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from edgeq.cli.output import literal, stdout
+from edgeq.cli.output import as_text, stdout
 from edgeq.errors import InternalError
 
 Cell = str | Text
@@ -85,7 +85,7 @@ def print_table(columns: Sequence[Column], rows: Sequence[Mapping[str, Cell]], *
     fitted = fit_table(columns, rows, console.width, title=title, caption=caption, **options)
     console.print(fitted.table)
     if fitted.dropped:
-        console.print(literal(f"left out to fit {console.width} columns: {', '.join(fitted.dropped)} "
+        console.print(as_text(f"left out to fit {console.width} columns: {', '.join(fitted.dropped)} "
                               "(--json has every column)", "dim"))
     return fitted.dropped
 
@@ -95,17 +95,17 @@ def _layout(columns: Sequence[Column], rows: Sequence[Mapping[str, Cell]], short
             wrap_numbers: bool = False) -> Table:
     """The table; ``prose_limit`` caps prose columns (to measure what the rest needs), ``wrap_numbers`` is the
     last resort on a terminal too narrow for the numbers alone: a value folds onto a second line."""
-    table = Table(title=None if title is None else literal(title), caption=None if caption is None else literal(caption),
+    table = Table(title=None if title is None else as_text(title), caption=None if caption is None else as_text(caption),
                   **{"box": box.SIMPLE_HEAD, **options})
     for column in columns:
-        header = literal(column.short if short and column.short else column.header)
+        header = as_text(column.short if short and column.short else column.header)
         if column.kind == "number":
             table.add_column(header, justify="right", no_wrap=not wrap_numbers, overflow="fold")
         else:
             limit = _PROSE_WIDTH if prose_limit and column.kind == "prose" else None
             table.add_column(header, justify="left", overflow="fold", max_width=limit)
     for row in rows:
-        table.add_row(*(literal(row.get(column.header, "—")) for column in columns))
+        table.add_row(*(as_text(row.get(column.header, "—")) for column in columns))
     return table
 
 
