@@ -22,7 +22,7 @@ from edgeq.measure import Workload
 from edgeq.metrics import Metric, resolve_metric
 from edgeq.models import LoadedModel
 from edgeq.models.tracing import prepare_for_tracing
-from edgeq.numerics import flatten_outputs
+from edgeq.numerics import cannot_judge, flatten_outputs
 from edgeq.profiles import DeviceProfile
 from edgeq.quantize import QuantSpec
 from edgeq.quantize.embedding import quantizable_embeddings
@@ -56,7 +56,17 @@ class ModelBuild:
         with torch.no_grad():
             self.reference = [flatten_outputs(self.prepared(*sample)) for sample in self.check_inputs]
         self.metric: Metric = resolve_metric(metric, loaded, self.reference)
+        # a comparison with fp32's outputs that cannot tell variants apart on these samples, and why
+        self.cannot_judge = None if self.metric.name == "accuracy" else cannot_judge(self.reference)
         self.embedding_tables = quantizable_embeddings(self.prepared)  # what an int8 .pte variant looks up in int8
+
+    @property
+    def judged_samples(self) -> int | None:
+        """How many samples the budget's metric is measured on; None when the model's own evaluation function
+        measures it (on data edgeq does not see)."""
+        if self.metric.name == "accuracy" and self.loaded.eval_set is None:
+            return None
+        return len(self.check_inputs)
 
     def spec(self, scheme: str, fmt: str, **overrides: Any) -> QuantSpec:
         """The variant ``scheme`` in ``fmt`` for this profile's engine."""
@@ -66,7 +76,7 @@ class ModelBuild:
 
     def artifact(self, spec: QuantSpec) -> Artifact:
         """``spec``'s artifact, from the cache when this model was built that way before."""
-        self.say(f"building {spec.variant} .{spec.format}")
+        self.say(f"building {spec.label}")
         return build_artifact(self.loaded, self.prepared, spec, self.cache, self.profile.name, say=self.say)
 
     @property
@@ -82,9 +92,11 @@ class ModelBuild:
         accuracy = self._accuracy(outputs, artifact)
         if self.metric.name == "accuracy":
             return accuracy, accuracy["value"] if accuracy else None
+        if self.cannot_judge is not None or not outputs:
+            return accuracy, None
         from edgeq import metrics
 
-        return accuracy, metrics.score_outputs(self.metric, self.loaded, self.reference, outputs) if outputs else None
+        return accuracy, metrics.score_outputs(self.metric, self.loaded, self.reference, outputs)
 
     def _accuracy(self, outputs: list[list[Any]], artifact: Artifact) -> dict[str, Any] | None:
         loaded = self.loaded

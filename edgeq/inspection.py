@@ -14,10 +14,10 @@ from typing import Any
 import torch
 
 from edgeq.errors import ConfigError, ModelError, QuantizationError, summarize
-from edgeq.metrics import Metric, Score, resolve_metric, score_forward
+from edgeq.metrics import Metric, Score, caution, resolve_metric, score_forward
 from edgeq.models import LoadedModel, load_model
 from edgeq.models.tracing import prepare_for_tracing, user_name
-from edgeq.numerics import flatten_outputs
+from edgeq.numerics import cannot_judge, flatten_outputs
 from edgeq.profiles import DeviceProfile
 from edgeq.quantize import QuantSpec, choose_scheme
 from edgeq.quantize.calibration import calibration_samples
@@ -105,6 +105,16 @@ def _reference(prepared: torch.nn.Module, samples: Sequence[tuple[Any, ...]]) ->
             raise ModelError(f"the model fails on its own samples: {summarize(exc)}") from exc
 
 
+def _judgement_notes(loaded: LoadedModel, metric: Metric, reference: Sequence[Sequence[torch.Tensor]]) -> list[str]:
+    """What the whole-model values and sensitivities rest on, when that is too little (as ``edgeq run`` says it)."""
+    blind = None if metric.name == "accuracy" else cannot_judge(reference)
+    if blind is not None:
+        return [f"numerics cannot judge {loaded.name} on these inputs: {blind}; its sensitivities say nothing"]
+    samples = None if metric.name == "accuracy" and loaded.eval_set is None else len(reference)
+    rests_on = caution(metric, samples)
+    return [rests_on] if rests_on else []
+
+
 def inspect_model(source: str | LoadedModel, profile: DeviceProfile, *, scheme: str = "auto", metric: str | None = None,
                   samples: int = DEFAULT_SAMPLES, sensitivity: bool = True, observer: str = "histogram",
                   method: str = "fast", progress: Progress | None = None) -> LayerReport:
@@ -132,7 +142,7 @@ def inspect_model(source: str | LoadedModel, profile: DeviceProfile, *, scheme: 
     quantized_value = score(quantized_graph).value
     say(f"comparing layer outputs on {min(len(chosen_samples), _SQNR_SAMPLES)} sample(s)")
     layers = compare_layers(float_graph, quantized_graph, chosen_samples[:_SQNR_SAMPLES])
-    notes = list(exported.notes)
+    notes = list(exported.notes) + _judgement_notes(loaded, resolved, reference)
     if sensitivity:
         ranked = _rank(exported, spec, chosen_samples, score, float_value, say, method)
         by_name = {user_name(path): (drop, error) for path, drop, error in ranked}

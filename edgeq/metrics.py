@@ -2,8 +2,10 @@
 
 ``accuracy`` is the model's own metric (its evaluation set or function);
 without one, ``top1_agreement`` (percent of samples whose argmax matches
-fp32, for classifiers) or ``cosine`` (mean cosine of the outputs against fp32).
-A drop is always "fp32's value minus the candidate's", in the metric's unit.
+fp32, for classifiers: a first output shaped ``[1, classes]``) or ``cosine``
+(mean cosine of the outputs against fp32). A drop is always "fp32's value
+minus the candidate's", in the metric's unit. ``caution`` says when a
+judgement rests on too little: numerics only, or fewer than 32 samples.
 
 Importing this module does not import torch: the CLI declares ``--metric`` from ``METRICS``.
 """
@@ -29,6 +31,8 @@ class Metric:
     default_max_drop: float
     description: str
 
+
+ENOUGH_SAMPLES = 32  # below this one sample moves a percentage by more than 3 points
 
 METRICS = {
     "accuracy": Metric("accuracy", "points", 1.0, "the model's own accuracy metric"),
@@ -102,6 +106,19 @@ def reference_value(metric: Metric, fp32_value: float | None) -> float:
     if metric.name == "accuracy":
         return fp32_value if fp32_value is not None else 0.0
     return 100.0 if metric.name == "top1_agreement" else 1.0
+
+
+def caution(metric: Metric, samples: int | None) -> str | None:
+    """What a budget judged in ``metric`` on ``samples`` check samples rests on, when that is too little to
+    trust: a comparison with fp32's own outputs (no evaluation data), or fewer than ``ENOUGH_SAMPLES``
+    samples. None for accuracy on enough samples, or from the model's own evaluation function (``samples``
+    None)."""
+    few = samples is not None and samples < ENOUGH_SAMPLES
+    counted = "" if samples is None else f" on {samples} sample{'' if samples == 1 else 's'}"
+    if metric.name == "accuracy":
+        return f"judged{counted} of evaluation data: too few to trust, bring more" if few else None
+    return (f"judged{counted} by {metric.name} against fp32's own outputs (numerics only, no evaluation data)"
+            + (": bring evaluation data to trust this" if few else ""))
 
 
 def format_value(metric: Metric, value: float) -> str:

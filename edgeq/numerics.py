@@ -7,6 +7,10 @@ from typing import Any
 
 import torch
 
+# int8 output scales bottom out at float32's eps (~1.2e-7, the observers' smallest scale) and cosine's eps
+# (1e-12 on the product of two norms) swamps vectors this small: below it no comparison means anything.
+_VANISHING = 1e-6
+
 
 def flatten_outputs(outputs: Any) -> list[torch.Tensor]:
     """Tensor leaves of a model's outputs, in pytree order (matches the runner's flattening)."""
@@ -37,3 +41,20 @@ def compare_outputs(reference: Sequence[Sequence[torch.Tensor]], candidate: Sequ
         "top1_agreement": agree / len(reference),
         "samples": len(reference),
     }
+
+
+def cannot_judge(reference: Sequence[Sequence[torch.Tensor]]) -> str | None:
+    """Why comparing outputs with ``reference`` (fp32's outputs on the check samples) says nothing, or None when
+    it can say something: every value ~0 (a cosine of noise, an int8 output of zeros), or every value the same
+    (no argmax, nothing to agree on)."""
+    values = [t.detach().float().reshape(-1) for sample in reference for t in sample if t.numel()]
+    if not values:
+        return None
+    flat = torch.cat(values)
+    samples = f"{len(reference)} check sample{'' if len(reference) == 1 else 's'}"
+    peak = flat.abs().max().item()
+    if peak < _VANISHING:
+        return f"its outputs on the {samples} are all " + ("0" if peak == 0 else f"within {peak:.1g} of 0")
+    if flat.numel() > 1 and (flat.max() - flat.min()).item() == 0:
+        return f"its outputs on the {samples} are all {flat[0].item():.6g}"
+    return None

@@ -31,8 +31,8 @@ from edgeq.models.types import Training
 from edgeq.profiles import DeviceProfile
 from edgeq.quantize import OBSERVERS, QuantSpec, choose_scheme
 from edgeq.quantize.spec import SCHEME_CHOICES, other_scheme
-from edgeq.results import DeployResult, FailedVariant, RunResult, VariantResult, write_out_dir
-from edgeq.selection import Budget, Candidate, choose
+from edgeq.results import DeployResult, FailedVariant, RunResult, VariantResult, recommend, write_out_dir
+from edgeq.selection import Budget
 from edgeq.transport import DeviceAddress, Transport, open_transport
 
 log = logging.getLogger(__name__)
@@ -183,23 +183,19 @@ class _Session:
         reference_value = metrics.reference_value(self.metric, fp32.quality)
         enforced = self.options.max_drop is not None
         self.budget = Budget(self.metric, self.metric.default_max_drop if not enforced else float(self.options.max_drop),
-                             reference_value, enforced)
+                             reference_value, enforced, self.build.judged_samples, self.build.cannot_judge)
+        if self.budget.cannot_judge is not None:
+            self.notices.append(f"numerics cannot judge {self.loaded.name} on these inputs: {self.budget.cannot_judge}; "
+                                "no int8 variant is judged (bring evaluation data, or check inputs the model responds to)")
         if self.options.scheme == "auto":
             self._search()
         elif self.options.scheme != "none":
             self._first_that_builds([self.options.scheme], f"--scheme {self.options.scheme}")
-        labels = {self.label(r): r for r in self.results}
-        chosen, why = choose([Candidate(label, r.bench.latency, r.artifact.size_bytes, r.within_budget, r.budget_note)
-                              for label, r in labels.items()])
-        if len({r.spec.format for r in self.results}) > 1:
-            within = sorted((r for r in self.results if r.within_budget), key=lambda r: r.bench.latency.p50)
-            why += ("; p50 of each candidate within budget, in " + " and ".join(f".{f}" for f in self.profile.formats
-                                                                                 if any(r.spec.format == f for r in within))
-                    + ": " + ", ".join(f"{self.label(r)} {r.bench.latency.p50:.3g} ms" for r in within))
+        judged = any(r.spec.scheme != "none" for r in self.results)
+        chosen = recommend(self.results, self.profile.formats, self.budget.caution if judged else None)
         governor, temperature = governor_and_temperature(self.transport)
         result = RunResult(model=self.loaded.name, profile=self.profile, transport=self.transport.name, results=self.results,
-                           chosen={"variant": labels[chosen].spec.variant, "format": labels[chosen].spec.format,
-                                   "reason": why},
+                           chosen=chosen,
                            budget=self.budget, search=self.search, out_dir=self.options.out_dir, address=self.target.name,
                            conditions={"governor": self.facts.governor, "governor_after": governor,
                                        "temperature_c": self.facts.temperature_c, "temperature_c_after": temperature,
@@ -230,20 +226,15 @@ class _Session:
                 stage = "run" if isinstance(exc, BenchError) else _build_stage(exc)
                 failed.append(FailedVariant(spec, stage, exc.message, f"--scheme {self.options.scheme}"))
                 continue
-            artifacts.append({"variant": spec.variant, "format": spec.format, "local": str(artifact.path),
+            artifacts.append({"variant": spec.variant, "format": spec.format, "label": spec.label, "local": str(artifact.path),
                               "remote": staged.path, "sha256": artifact.sha256, "size_bytes": artifact.size_bytes,
                               "pushed": staged.pushed})
         return DeployResult(self.target.name, self.workdir, runner, artifacts, self.warnings, failed)
 
     def _push(self, spec: QuantSpec, artifact: Artifact) -> Staged:
         """The artifact on the device under its hash (``BenchError`` when the device cannot run it)."""
-        self.say(f"pushing {spec.variant} .{spec.format} ({artifact.size_bytes / 1024:.0f} KiB)")
+        self.say(f"pushing {spec.label} ({artifact.size_bytes / 1024:.0f} KiB)")
         return push_artifact(self.target, artifact)
-
-    def label(self, result: VariantResult | FailedVariant) -> str:
-        """The variant's name, with its format when that is not the float baseline's."""
-        base = self.results[0].spec.format if self.results else self.fmt
-        return result.spec.variant if result.spec.format == base else f"{result.spec.variant} .{result.spec.format}"
 
     def attempt(self, spec: QuantSpec, reason: str) -> VariantResult | None:
         """``measure``, with a candidate that cannot be built or run recorded as a finding (None) instead of
@@ -325,7 +316,7 @@ class _Session:
         measured = self.bench.measure(artifact)
         accuracy, quality = self.build.score(measured.outputs, artifact)
         numerics = measured.numerics
-        if spec.scheme == "none" and numerics and numerics["cosine"] < _FP32_COSINE_WARN:
+        if spec.scheme == "none" and numerics and numerics["cosine"] < _FP32_COSINE_WARN and self.build.cannot_judge is None:
             self.notices.append(f"fp32 .{spec.format} differs from the eager model (cosine {numerics['cosine']:.4f}, "
                                 f"max error {numerics['max_abs_err']:.3g}): the export changed the model's math")
         result = VariantResult(spec, artifact, measured.bench, accuracy, numerics, reason, quality=quality,
@@ -342,8 +333,11 @@ class _Session:
         first = self._first_that_builds([expected, other_scheme(expected)], reason)
         if first is None:
             return
-        self.search.append(f"{self.label(first)}: {first.budget_note}")
-        if not first.within_budget:
+        self.search.append(f"{first.spec.label}: {first.budget_note}")
+        if self.budget.cannot_judge is not None:
+            self.search.append("equalization, mixed precision and QAT not tried: numerics cannot judge this model on "
+                               "these inputs")
+        elif not first.within_budget:
             self._mixed_precision_and_qat(first)
         self._other_formats([expected, other_scheme(expected)], reason)
         self._half_precision()
@@ -360,7 +354,7 @@ class _Session:
         why = "no int8 variant met the budget" if not int8 else "no int8 variant within budget is faster than fp32"
         trial = self.attempt(self.spec("fp16", "pte"), f"fp16: {why}, and the CPU has fp16 arithmetic")
         if trial is not None:
-            self.search.append(f"{self.label(trial)}: {trial.budget_note}")
+            self.search.append(f"{trial.spec.label}: {trial.budget_note}")
 
     def _other_formats(self, schemes: list[str], reason: str) -> None:
         """The best candidate of each other format the profile runs, measured too, so that the fastest
@@ -373,7 +367,7 @@ class _Session:
             result = self._first_that_builds(schemes, f"{reason}; measured in .{fmt} as well, so the fastest "
                                                       "format within budget wins", [fmt])
             if result is not None:
-                self.search.append(f"{self.label(result)}: {result.budget_note}")
+                self.search.append(f"{result.spec.label}: {result.budget_note}")
 
     def _equalized(self, first: VariantResult) -> bool:
         """Try ``first`` with activation outlier channels moved into the weights; True when that met the budget.
@@ -384,13 +378,13 @@ class _Session:
         except _BUILD_ERRORS:
             unchanged = False  # attempt() records why
         if unchanged:
-            self.search.append(f"{spec.variant}: no activation has an outlier channel to move (the same artifact as "
-                               f"{self.label(first)})")
+            self.search.append(f"{spec.label}: no activation has an outlier channel to move (the same artifact as "
+                               f"{first.spec.label})")
             return False
         equalized = self.attempt(spec, "equalization: activation outlier channels moved into the weights, every layer int8")
         if equalized is None:
             return False
-        self.search.append(f"{self.label(equalized)}: {equalized.budget_note}")
+        self.search.append(f"{equalized.spec.label}: {equalized.budget_note}")
         return equalized.within_budget
 
     def _mixed_precision_and_qat(self, first: VariantResult) -> None:
@@ -420,13 +414,13 @@ class _Session:
                                  f"mixed precision: the {count} most sensitive layer(s) stay fp32")
             if trial is None:
                 continue
-            self.search.append(f"{self.label(trial)} (fp32: {', '.join(user_name(k) for k in kept)}): {trial.budget_note}")
+            self.search.append(f"{trial.spec.label} (fp32: {', '.join(user_name(k) for k in kept)}): {trial.budget_note}")
             if trial.within_budget:
                 break
         if scheme == "static" and self.options.allow_qat and self.loaded.training is not None:
             trial = self.attempt(self.spec("qat", fmt), "quantization-aware training: static int8 missed the budget")
             if trial is not None:
-                self.search.append(f"{self.label(trial)}: {trial.budget_note}")
+                self.search.append(f"{trial.spec.label}: {trial.budget_note}")
         elif scheme == "static":
             self.search.append("QAT not tried: " + ("--no-qat" if not self.options.allow_qat else "the model brings no training data"))
 

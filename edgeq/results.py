@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,14 @@ from edgeq.export import Artifact
 from edgeq.models.tracing import user_name
 from edgeq.profiles import DeviceProfile
 from edgeq.quantize import QuantSpec
-from edgeq.selection import Budget
+from edgeq.selection import Budget, Candidate, choose
 
 
 def _variant_fields(spec: QuantSpec, status: str, scheme_reason: str) -> dict[str, Any]:
     """What a result row says of the variant itself, measured (``ok``) or ``failed``."""
     return {
         "variant": spec.variant,
+        "label": spec.label,
         "status": status,
         "precision": spec.precision,
         "scheme": spec.scheme,
@@ -85,7 +87,7 @@ class FailedVariant:
 
     @property
     def label(self) -> str:
-        return f"{self.spec.variant} .{self.spec.format}"
+        return self.spec.label
 
     @property
     def note(self) -> str:
@@ -146,11 +148,28 @@ class RunResult:
                 **self.conditions,
             },
             "budget": {"metric": self.budget.metric.name, "unit": self.budget.metric.unit, "max_drop": self.budget.max_drop,
-                       "fp32_value": self.budget.reference, "enforced": self.budget.enforced, "met": self.budget_met},
+                       "fp32_value": self.budget.reference, "enforced": self.budget.enforced, "met": self.budget_met,
+                       "samples": self.budget.samples, "cannot_judge": self.budget.cannot_judge},
             "search": self.search,
             "chosen": self.chosen,
             "warnings": self.warnings,
         }
+
+
+def recommend(results: Sequence[VariantResult], formats: Sequence[str], caution: str | None = None) -> dict[str, Any]:
+    """A run's ``chosen``: the artifact ``selection.choose`` picks among ``results`` (fp32 first), named by the
+    label every output uses, with why; ``caution`` says what the accuracy judgement rests on when that is little.
+    ``formats`` orders the formats in the reason's list of p50s."""
+    by_label = {r.spec.label: r for r in results}
+    label, why = choose([Candidate(label, r.bench.latency, r.artifact.size_bytes, r.within_budget, r.budget_note)
+                         for label, r in by_label.items()])
+    if len({r.spec.format for r in results}) > 1:
+        within = sorted((r for r in results if r.within_budget), key=lambda r: r.bench.latency.p50)
+        measured = [f for f in formats if any(r.spec.format == f for r in within)]
+        why += (f"; p50 of each candidate within budget, in {' and '.join(f'.{f}' for f in measured)}: "
+                + ", ".join(f"{r.spec.label} {r.bench.latency.p50:.3g} ms" for r in within))
+    spec = by_label[label].spec
+    return {"variant": spec.variant, "format": spec.format, "label": label, "reason": why, "caution": caution}
 
 
 @dataclass

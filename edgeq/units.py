@@ -10,3 +10,12 @@ def human_bytes(size: float) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def ratio(value: float, suffix: str = "x") -> str:
+    """A ratio with the digits it needs: 2.74 → '2.74x', 0.000769 → '0.00077x' (not '0.00x'), 1300.4 → '1300x'."""
+    if value >= 100:
+        return f"{value:.0f}{suffix}"
+    if value >= 0.1 or value == 0:
+        return f"{value:.2f}{suffix}"
+    return f"{value:.2g}{suffix}"

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import click
-from rich import box
-from rich.table import Table
+from rich.text import Text
 
 from edgeq.cli.device import SCHEME_CHOICES, DeviceAddress, DeviceProfile, device_options
-from edgeq.cli.output import print_json, stderr, stdout
+from edgeq.cli.output import line, print_json, progress
+from edgeq.cli.tables import Column, print_table
 from edgeq.units import human_bytes
 from edgeq.errors import ConnectError, GateFailure
 
 # The library calls are imported inside each command, once its options are parsed: they import torch.
 
-_MARK = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]fail[/]"}
+_MARK = {"ok": Text("ok", "green"), "warn": Text("warn", "yellow"), "fail": Text("fail", "red")}
+_CHECKS = (Column("check", kind="label"), Column("", kind="label"), Column("detail", kind="prose"),
+           Column("fix", kind="prose"))
 
 
 @click.command()
@@ -28,17 +30,14 @@ def doctor(profile: DeviceProfile, device: DeviceAddress | None, as_json: bool) 
     """
     from edgeq.device.doctor import diagnose
 
-    with stderr.status(f"examining {device or profile.name}", spinner="dots"):
+    with progress(f"examining {device or profile.name}"):
         diagnosis = diagnose(profile, device)
     if as_json:
         print_json(diagnosis.to_dict())
     else:
-        table = Table(title=f"{diagnosis.device} (profile {diagnosis.profile})", box=box.SIMPLE_HEAD, pad_edge=False)
-        for column in ("check", "", "detail", "fix"):
-            table.add_column(column, overflow="fold")
-        for check in diagnosis.checks:
-            table.add_row(check.name, _MARK[check.status], check.detail, check.fix or "")
-        stdout.print(table)
+        print_table(_CHECKS, [{"check": check.name, "": _MARK[check.status], "detail": check.detail, "fix": check.fix or ""}
+                              for check in diagnosis.checks],
+                    title=f"{diagnosis.device} (profile {diagnosis.profile})", pad_edge=False)
     failed = [check for check in diagnosis.checks if check.status == "fail"]
     if not diagnosis.reachable:
         raise ConnectError(f"{diagnosis.device} is not reachable: {failed[0].detail}", hint=failed[0].fix)
@@ -60,21 +59,20 @@ def deploy(model: str, profile: DeviceProfile, device: DeviceAddress | None, sch
     """Build MODEL's artifacts for a device and push them there, verified by SHA-256; run nothing."""
     from edgeq.pipeline import RunOptions, deploy as deploy_model
 
-    with stderr.status("starting", spinner="dots") as status:
-        result = deploy_model(model, profile, RunOptions(scheme=scheme, format=fmt), device=device,
-                              progress=lambda message: status.update(message))
+    with progress() as say:
+        result = deploy_model(model, profile, RunOptions(scheme=scheme, format=fmt), device=device, progress=say)
     if as_json:
         print_json(result.to_dict())
         return
     for artifact in result.artifacts:
         state = "pushed" if artifact["pushed"] else "already there"
-        stdout.print(f"{artifact['variant']:<14} {human_bytes(artifact['size_bytes']):>10}  {state:<13}  {artifact['remote']}",
-                     soft_wrap=True)
+        line(f"{artifact['label']:<19} {human_bytes(artifact['size_bytes']):>10}  {state:<13}  {artifact['remote']}",
+             soft_wrap=True)
     for failure in result.failed:
-        stdout.print(f"[red]{failure.label} not deployed:[/] failed at {failure.stage}: {failure.error}", soft_wrap=True)
-    stdout.print(f"runner: {result.runner}")
+        line((f"{failure.label} not deployed:", "red"), f" failed at {failure.stage}: {failure.error}", soft_wrap=True)
+    line(f"runner: {result.runner}")
     for warning in result.warnings:
-        stdout.print(f"[yellow]warning:[/] {warning}")
+        line(("warning:", "yellow"), " ", warning)
 
 
 @click.command()
@@ -89,7 +87,7 @@ def clean(profile: DeviceProfile, device: DeviceAddress | None, as_json: bool) -
         print_json(result.to_dict())
         return
     if not result.removed:
-        stdout.print(f"nothing of edgeq's in {result.workdir}")
+        line(f"nothing of edgeq's in {result.workdir}")
         return
     freed = "" if result.freed_bytes is None else f", {human_bytes(result.freed_bytes)} freed"
-    stdout.print(f"removed {', '.join(result.removed)}{freed}")
+    line(f"removed {', '.join(result.removed)}{freed}")

@@ -7,10 +7,9 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich import box
-from rich.table import Table
 
-from edgeq.cli.output import print_json, stderr, stdout
+from edgeq.cli.output import line, print_json, progress
+from edgeq.cli.tables import Column, print_table
 from edgeq.metrics import METRICS, format_value
 from edgeq.profiles import load_profile
 from edgeq.quantize import OBSERVERS
@@ -61,40 +60,45 @@ def inspect(model: str, profile_name: str, scheme: str, metric: str | None, obse
     from edgeq.inspection import inspect_model
 
     profile = load_profile(profile_name)
-    with stderr.status("starting", spinner="dots") as status:
+    with progress() as say:
         report = inspect_model(model, profile, scheme=scheme, metric=metric, samples=samples, observer=observer,
-                               sensitivity=not no_sensitivity, method=method,
-                               progress=lambda message: status.update(message))
+                               sensitivity=not no_sensitivity, method=method, progress=say)
     if as_json:
         print_json(report.to_dict())
     else:
         _print_report(report)
 
 
+# a narrow terminal leaves out the max error first, then the weight range, the output error, the input range
+_LAYERS = (Column("layer", kind="label"), Column("type", kind="label"), Column("sensitivity", "sens."),
+           Column("output err", "out err", drop=3), Column("SQNR dB", "SQNR"), Column("max err", drop=1),
+           Column("weight range", "weights", drop=2), Column("input range", "inputs", drop=4))
+
+
 def _print_report(report: LayerReport) -> None:
     metric = report.metric
-    table = Table(title=f"{report.model}: {report.scheme} int8 against fp32, layer by layer", box=box.SIMPLE_HEAD,
-                  padding=(0, 1), pad_edge=False)
-    for column in ("layer", "type", "sensitivity", "output err", "SQNR dB", "max err", "weight range", "input range"):
-        table.add_column(column, justify="left" if column in ("layer", "type") else "right", no_wrap=True)
+    rows = []
     for layer in report.layers:
-        weight = "—" if layer.weight_min is None else f"[{layer.weight_min:.3g}, {layer.weight_max:.3g}]"
-        table.add_row(layer.name, layer.kind, "—" if layer.sensitivity is None else format_value(metric, layer.sensitivity),
-                      "—" if layer.output_error is None else f"{layer.output_error:.2g}",
-                      "∞" if math.isinf(layer.sqnr_db) else f"{layer.sqnr_db:.1f}", f"{layer.max_abs_err:.3g}", weight,
-                      f"[{layer.activation_min:.3g}, {layer.activation_max:.3g}]")
-    stdout.print(table)
-    stdout.print(f"{metric.name}: fp32 {format_value(metric, report.float_value)}, "
-                 f"all int8 {format_value(metric, report.quantized_value)} "
-                 f"(drop {format_value(metric, report.float_value - report.quantized_value)})")
-    stdout.print("[dim]sensitivity: the metric's drop when only that layer is int8; output err: 1 - cosine of the "
-                 "model's outputs to fp32 then; SQNR: the layer's output against float with everything before it "
-                 "int8 too (higher is better)[/]")
+        rows.append({
+            "layer": layer.name, "type": layer.kind,
+            "sensitivity": "—" if layer.sensitivity is None else format_value(metric, layer.sensitivity),
+            "output err": "—" if layer.output_error is None else f"{layer.output_error:.2g}",
+            "SQNR dB": "∞" if math.isinf(layer.sqnr_db) else f"{layer.sqnr_db:.1f}", "max err": f"{layer.max_abs_err:.3g}",
+            "weight range": "—" if layer.weight_min is None else f"[{layer.weight_min:.3g}, {layer.weight_max:.3g}]",
+            "input range": f"[{layer.activation_min:.3g}, {layer.activation_max:.3g}]"})
+    print_table(_LAYERS, rows, title=f"{report.model}: {report.scheme} int8 against fp32, layer by layer",
+                padding=(0, 1), pad_edge=False)
+    line(f"{metric.name}: fp32 {format_value(metric, report.float_value)}, "
+         f"all int8 {format_value(metric, report.quantized_value)} "
+         f"(drop {format_value(metric, report.float_value - report.quantized_value)})")
+    line(("sensitivity: the metric's drop when only that layer is int8; output err: 1 - cosine of the model's outputs "
+          "to fp32 then; SQNR: the layer's output against float with everything before it int8 too (higher is better)",
+          "dim"))
     for layer in report.layers:
         if layer.outlier_channels:
             widest = ", ".join(f"channel {c['channel']} ({c['ratio']:.0f}×)" for c in layer.outlier_channels)
-            stdout.print(f"[yellow]outlier:[/] {layer.name}'s input has channel(s) far wider than its median channel: "
-                         f"{widest}. One int8 scale must cover them, so the rest lose resolution: an activation "
-                         "outlier, not a bad layer (--scheme auto tries equalization before keeping layers in fp32)")
+            line(("outlier:", "yellow"), f" {layer.name}'s input has channel(s) far wider than its median channel: "
+                 f"{widest}. One int8 scale must cover them, so the rest lose resolution: an activation outlier, not a "
+                 "bad layer (--scheme auto tries equalization before keeping layers in fp32)")
     for note in report.notes:
-        stdout.print(f"[dim]{note}[/]")
+        line((note, "dim"))

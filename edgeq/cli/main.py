@@ -9,7 +9,7 @@ import warnings
 from typing import Any
 
 import click
-from edgeq.cli.output import stderr
+from edgeq.cli.output import line, stderr
 from edgeq.cli.devices import clean, deploy, doctor
 from edgeq.cli.inspect import inspect
 from edgeq.cli.lab import lab
@@ -42,9 +42,9 @@ class _Group(click.Group):
         except EdgeqError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            stderr.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True, highlight=False)
+            line(("error:", "bold red"), " ", exc.message, console=stderr, soft_wrap=True)
             if exc.hint:
-                stderr.print(f"[dim]hint:[/] {exc.hint}", soft_wrap=True)
+                line(("hint:", "dim"), " ", exc.hint, console=stderr, soft_wrap=True)
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
@@ -54,8 +54,8 @@ class _Group(click.Group):
         except Exception as exc:  # noqa: BLE001 - last line of defence: a bug, shown as one
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            stderr.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", soft_wrap=True)
-            stderr.print("[dim]this is a bug in edgeq; run again with --debug for the traceback and report it[/]")
+            line(("internal error:", "bold red"), f" {type(exc).__name__}: {exc}", console=stderr, soft_wrap=True)
+            line(("this is a bug in edgeq; run again with --debug for the traceback and report it", "dim"), console=stderr)
             ctx.exit(4)
 
 

@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich import box
-from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 
 from edgeq.cli.device import DeviceAddress, DeviceProfile, device_options
-from edgeq.cli.output import print_json, stderr, stdout
+from edgeq.cli.output import line, print_json, progress
+from edgeq.cli.tables import Column, print_table
 from edgeq.errors import GateFailure
+from edgeq.quantize.spec import artifact_label
 from edgeq.units import human_bytes
 
 if TYPE_CHECKING:
@@ -40,36 +40,39 @@ def package(config_path: Path, out_dir: Path | None, sign_key: str | None, requi
         from edgeq.package.signing import check_signing_key
 
         check_signing_key(sign_key)  # before minutes of building, not after
-    with stderr.status("starting", spinner="dots") as status:
+    with progress() as say:
         bundle = build(config, out_dir, sign_key=sign_key, require_device_evidence=require_device_evidence,
-                       progress=lambda message: status.update(message))
+                       progress=say)
     if as_json:
         print_json(bundle.to_dict())
     else:
         _print_bundle(bundle)
 
 
+# a narrow terminal leaves out the size; where each latency was measured wraps
+_TARGETS = (Column("model", kind="label"), Column("target", kind="label"), Column("ships", kind="label"),
+            Column("size", drop=1), Column("accuracy", "acc"), Column("p50"), Column("measured on", kind="prose"))
+
+
 def _print_bundle(bundle: Bundle) -> None:
     data = bundle.to_dict()
-    table = Table(title=f"{bundle.name}", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
-    for column in ("model", "target", "ships", "size", "accuracy", "p50", "measured on"):
-        table.add_column(column, justify="left" if column in ("model", "target", "ships", "measured on") else "right")
+    rows = []
     for row in data["targets"]:
         accuracy = row["accuracy"]
-        shown = "—" if accuracy["shipped"] is None else f"{accuracy['shipped']:g} (fp32 {accuracy['fp32']:g})"
-        table.add_row(row["model"], row["profile"], f"{row['variant']} .{row['format']}", human_bytes(row["size_bytes"]),
-                      shown, f"{row['latency_p50_ms']:.3f} ms", row["measured_on"])
-    stdout.print(table)
+        rows.append({"model": row["model"], "target": row["profile"], "ships": artifact_label(row["variant"], row["format"]),
+                     "size": human_bytes(row["size_bytes"]),
+                     "accuracy": "—" if accuracy["shipped"] is None else f"{accuracy['shipped']:g} (fp32 {accuracy['fp32']:g})",
+                     "p50": f"{row['latency_p50_ms']:.3f} ms", "measured on": row["measured_on"]})
+    print_table(_TARGETS, rows, title=bundle.name, padding=(0, 1), pad_edge=False)
     for row in data["targets"]:
-        stand_in = row["chosen_on"] == "stand-in"
-        stdout.print(("[yellow]stand-in:[/] " if stand_in else "chosen: ") + escape(row["choice"]))
+        line(("stand-in:", "yellow") if row["chosen_on"] == "stand-in" else "chosen:", " ", row["choice"])
     for warning in data["warnings"]:
-        stdout.print(f"[yellow]warning:[/] {warning}")
-    stdout.print(f"wrote {bundle.path}")
+        line(("warning:", "yellow"), " ", warning)
+    line(f"wrote {bundle.path}")
     if bundle.signature:
-        stdout.print(f"signed: {bundle.signature}")
+        line(f"signed: {bundle.signature}")
     else:
-        stdout.print("[dim]unsigned: pass --sign-key to sign it (edgeq keygen makes a key)[/]")
+        line(("unsigned: pass --sign-key to sign it (edgeq keygen makes a key)", "dim"))
 
 
 @click.command()
@@ -86,9 +89,9 @@ def verify(bundle: Path, signature: Path | None, public_key: Path | None, profil
     --profile/--device compatibility and the same outputs on the device. Exit 1 names what failed."""
     from edgeq.package import verify as verify_bundle
 
-    with stderr.status("starting", spinner="dots") as status:
+    with progress() as say:
         result = verify_bundle(bundle, signature=signature, public_key=public_key, profile=profile, device=device,
-                               progress=lambda message: status.update(message))
+                               progress=say)
     if as_json:
         print_json(result.to_dict())
     else:
@@ -98,21 +101,23 @@ def verify(bundle: Path, signature: Path | None, public_key: Path | None, profil
         raise GateFailure(f"{result.bundle}: {len(result.problems)} check(s) failed; first: {first.subject}: {first.detail}")
 
 
+# every column stays: a check's detail is prose and wraps
+_CHECKS = (Column("check", kind="label"), Column("subject", kind="prose"), Column("result", kind="label"),
+           Column("detail", kind="prose"))
+_MARKS = {True: Text("ok", "green"), False: Text("FAILED", "red"), None: Text("not checked", "yellow")}
+
+
 def _print_verification(result: Verification) -> None:
-    table = Table(title=f"verify {result.bundle}", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
-    for column in ("check", "subject", "result", "detail"):
-        table.add_column(column, overflow="fold")
-    marks = {True: "[green]ok[/]", False: "[red]FAILED[/]", None: "[yellow]not checked[/]"}
-    for check in result.checks:
-        table.add_row(check.kind, check.subject, marks[check.ok], check.detail)
-    stdout.print(table)
+    print_table(_CHECKS, [{"check": check.kind, "subject": check.subject, "result": _MARKS[check.ok], "detail": check.detail}
+                          for check in result.checks],
+                title=f"verify {result.bundle}", padding=(0, 1), pad_edge=False)
     if not result.ok:
-        stdout.print(f"[red]{len(result.problems)} problem(s)[/]")
+        line((f"{len(result.problems)} problem(s)", "red"))
     elif result.origin_checked:
-        stdout.print("[green]bundle verified[/], its signature included")
+        line(("bundle verified", "green"), ", its signature included")
     else:
-        stdout.print("[green]bundle verified[/] [yellow]but its origin was not checked[/]: pass --public-key to check "
-                     "the signature")
+        line(("bundle verified", "green"), " ", ("but its origin was not checked", "yellow"),
+             ": pass --public-key to check the signature")
 
 
 @click.command()
@@ -124,4 +129,4 @@ def keygen(path: Path, force: bool) -> None:
     from edgeq.package import keygen as make_keys
 
     private, public = make_keys(path, force=force)
-    stdout.print(f"private key: {private} (keep it secret; mode 0600)\npublic key:  {public} (give it to verifiers)")
+    line(f"private key: {private} (keep it secret; mode 0600)\npublic key:  {public} (give it to verifiers)")

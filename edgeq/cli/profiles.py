@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import click
-from rich.table import Table
+from rich import box
 
-from edgeq.cli.output import print_json, stdout
+from edgeq.cli.output import print_json
+from edgeq.cli.tables import Column, print_table
 from edgeq.profiles import list_profiles, load_profile
+
+# a narrow terminal leaves out the core count first, then the ISA flags; the description wraps
+_PROFILES = (Column("name", kind="label"), Column("arch", kind="label"), Column("engine", kind="label"),
+             Column("transport", kind="label"), Column("formats", kind="label"), Column("cores", drop=1),
+             Column("isa", kind="label", drop=2), Column("description", kind="prose"))
+_KEYS = (Column("key", kind="label"), Column("value", kind="prose"))
 
 
 @click.group()
@@ -22,13 +29,10 @@ def list_command(as_json: bool) -> None:
     if as_json:
         print_json([p.to_dict() for p in found])
         return
-    table = Table(title="device profiles")
-    for column in ("name", "arch", "engine", "transport", "formats", "cores", "isa", "description"):
-        table.add_column(column)
-    for p in found:
-        table.add_row(p.name, p.arch, p.engine, p.transport, ",".join(p.formats), str(p.cores or "?"), ",".join(p.isa),
-                      p.description)
-    stdout.print(table)
+    print_table(_PROFILES, [{"name": p.name, "arch": p.arch, "engine": p.engine, "transport": p.transport,
+                             "formats": ",".join(p.formats), "cores": str(p.cores or "?"), "isa": ",".join(p.isa),
+                             "description": p.description} for p in found],
+                title="device profiles", box=box.HEAVY_HEAD)
 
 
 @profiles.command("show")
@@ -41,9 +45,6 @@ def show_command(name: str, as_json: bool) -> None:
     if as_json:
         print_json(data)
         return
-    table = Table(title=f"profile {profile.name}", show_header=False)
-    table.add_column("key", style="bold")
-    table.add_column("value")
-    for key, value in data.items():
-        table.add_row(key, ", ".join(value) if isinstance(value, list) else str(value))
-    stdout.print(table)
+    print_table(_KEYS, [{"key": key, "value": ", ".join(value) if isinstance(value, list) else str(value)}
+                        for key, value in data.items()],
+                title=f"profile {profile.name}", show_header=False, box=box.HEAVY_HEAD)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich import box
-from rich.table import Table
+from rich.console import Console
 
-from edgeq.cli.output import human_ms, print_json, stderr, stdout
-from edgeq.units import human_bytes
+from edgeq.cli.output import as_text, human_ms, line, print_json, progress, stdout
+from edgeq.cli.tables import Cell, Column, print_table
+from edgeq.units import human_bytes, ratio
 from edgeq.errors import GateFailure
 from edgeq.metrics import METRICS, format_value
 from edgeq.cli.device import SCHEME_CHOICES, DeviceAddress, DeviceProfile, device_options
@@ -18,6 +18,7 @@ from edgeq.quantize import OBSERVERS
 
 if TYPE_CHECKING:
     from edgeq.pipeline import RunResult
+    from edgeq.selection import Budget
 
 
 @click.command()
@@ -68,12 +69,12 @@ def run(model: str, profile: DeviceProfile, device: DeviceAddress | None, scheme
     options = RunOptions(scheme=scheme, format=fmt, runs=runs, warmup=warmup, min_time_s=min_time_s, threads=threads,
                          timeout_s=timeout_s, out_dir=out_dir, max_drop=max_drop, metric=metric, observer=observer, allow_qat=allow_qat,
                          sensitivity=sensitivity, int8_embeddings=not fp32_embeddings)
-    with stderr.status("starting", spinner="dots") as status:
-        result = run_pipeline(model, profile, options, device=device, progress=lambda message: status.update(message))
+    with progress() as say:
+        result = run_pipeline(model, profile, options, device=device, progress=say)
     if as_json:
         print_json(result.to_dict())
     else:
-        _print_table(result)
+        print_result(result)
     if result.budget.enforced and not result.budget_met:
         raise GateFailure(f"no int8 variant met the budget ({result.budget.metric.name} drop ≤ {result.budget.max_drop:g}); "
                           f"best found: {_best_quantized(result)}",
@@ -86,60 +87,73 @@ def _best_quantized(result: RunResult) -> str:
         failed = [f.label for f in result.failures if f.spec.scheme != "none"]
         return f"none could be built ({', '.join(failed)} failed)" if failed else "none measured"
     best = max(quantized, key=lambda r: r.quality)
-    return f"{best.spec.variant}, {best.budget_note}"
+    return f"{best.spec.label}, {best.budget_note}"
 
 
-def _print_table(result: RunResult) -> None:
+def print_result(result: RunResult, console: Console = stdout) -> None:
+    """The run as a table fitted to ``console``, then what it searched, its warnings, and the artifact chosen."""
     data = result.to_dict()
-    device = data["device"]
+    device, chosen = data["device"], data["chosen"]
     base = data["results"][0]
-    table = Table(title=f"{data['model']} on {data['profile']} ({device['arch']}, engine {base['engine']}, "
-                        f".{base['format']}, {device['threads']} thread(s))", box=box.SIMPLE_HEAD, padding=(0, 1),
-                  pad_edge=False, caption=f"torch {device['torch']}, executorch {device['executorch']} on the device")
     metric = data["budget"]["metric"]
-    extra = ["cosine"] if metric != "cosine" else []
-    for column in ("variant", "fp32 layers", "size", "×fp32", "p50", "cv", "load", "model mem", "peak RSS", metric, *extra):
-        table.add_column(column, justify="left" if column == "variant" else "right", no_wrap=True)
+    rows = [_row(row, base, chosen["label"], result.budget) for row in data["results"]]
+    dropped = print_table(_columns(metric), rows, console=console, padding=(0, 1), pad_edge=False,
+                          title=f"{data['model']} on {data['profile']} ({device['arch']}, engine {base['engine']}, "
+                                f"{device['threads']} thread(s))",
+                          caption=f"torch {device['torch']}, executorch {device['executorch']} on the device")
+    measured = [row for row in data["results"] if row["status"] == "ok"]
+    if "model mem" not in dropped and any(row.get("model_rss_mb") is not None for row in measured):
+        line(("model mem: resident memory the artifact adds by loading and running it"
+              + ("" if "peak RSS" in dropped else "; peak RSS: the runner process's peak, the runtime's own memory "
+                                                    "included"), "dim"), console=console)
+    if any(row["latency_ms"]["noisy"] for row in measured):
+        line(("!", "yellow"), " latency spread (cv) ≥ 10 % even in the steadier of two measurements: the device was "
+             "busy or the model is too small to time well (try --min-time 2)", console=console)
+    for searched in data["search"]:
+        line(("search:", "dim"), " ", searched, console=console)
+    for warning in data["warnings"] + device.get("warnings", []):
+        line(("warning:", "yellow"), " ", warning, console=console)
+    judged = f"; {chosen['caution']}" if chosen.get("caution") else ""
+    line(("chosen:", "bold"), f" {chosen['label']} — {chosen['reason']}{judged}", console=console)
     for row in data["results"]:
-        label = row["variant"] if row["format"] == base["format"] else f"{row['variant']} .{row['format']}"
-        if row["status"] == "failed":  # the reason follows the table, in the search lines
-            table.add_row(f"[red]{label}[/]", _float_layers(row["float_layers"]), "[red]failed[/]", "—",
-                          f"[red]{row['failed_stage']}[/]", *["—"] * (len(table.columns) - 5))
-            continue
-        latency = row["latency_ms"]
-        numerics = row["numerics"]
-        chosen = " *" if (row["variant"], row["format"]) == (data["chosen"]["variant"], data["chosen"]["format"]) else ""
-        quality = "—" if row["quality"] is None else format_value(result.budget.metric, row["quality"])
-        table.add_row(
-            label + chosen, _float_layers(row["float_layers"]),
-            human_bytes(row["size_bytes"]), f"{row['size_bytes'] / base['size_bytes']:.2f}",
-            human_ms(latency["p50"]), f"{latency['cv']:.0%}" + ("!" if latency["noisy"] else ""),
-            human_ms(row["load_ms"]), _mebibytes(row.get("model_rss_mb"), 1), _mebibytes(row["peak_rss_mb"], 0),
-            quality + ("" if row["within_budget"] else " ✗"),
-            *([f"{numerics['cosine']:.4f}" if numerics else "—"] if extra else []),
-        )
-    stdout.print(table)
-    if any(row.get("model_rss_mb") is not None for row in data["results"] if row["status"] == "ok"):
-        stdout.print("[dim]model mem: resident memory the artifact adds by loading and running it; peak RSS: the "
-                     "runner process's peak, the runtime's own memory included[/]")
-    if any(row["latency_ms"]["noisy"] for row in data["results"] if row["status"] == "ok"):
-        stdout.print("[yellow]![/] latency spread (cv) ≥ 10 % even in the steadier of two measurements: the device "
-                     "was busy or the model is too small to time well (try --min-time 2)")
-    for line in data["search"]:
-        stdout.print(f"[dim]search:[/] {line}")
-    for warning in data["warnings"] + data["device"].get("warnings", []):
-        stdout.print(f"[yellow]warning:[/] {warning}")
-    stdout.print(f"[bold]chosen:[/] {data['chosen']['variant']} — {data['chosen']['reason']}")
-    for row in data["results"]:
-        if row["status"] == "failed" and not any(row["error"] in line for line in data["search"]):
-            stdout.print(f"[red]{row['variant']} .{row['format']} failed at {row['failed_stage']}:[/] {row['error']}")
+        if row["status"] == "failed" and not any(row["error"] in searched for searched in data["search"]):
+            line((f"{row['label']} failed at {row['failed_stage']}:", "red"), " ", row["error"], console=console)
         for note in row["notes"]:
-            stdout.print(f"[dim]{row['variant']}: {note}[/]")
+            line((f"{row['label']}: {note}", "dim"), console=console)
         outside = (row.get("backend") or {}).get("ops_outside_backend")
         if outside:
-            stdout.print(f"[dim]{row['variant']}: ops not delegated to XNNPACK: {', '.join(outside)}[/]")
+            line((f"{row['label']}: ops not delegated to XNNPACK: {', '.join(outside)}", "dim"), console=console)
     if result.out_dir is not None:
-        stdout.print(f"artifacts and result.json in {result.out_dir}")
+        line(f"artifacts and result.json in {result.out_dir}", console=console)
+
+
+def _columns(metric: str) -> list[Column]:
+    """The run table's columns; a narrow terminal leaves out peak RSS first, then load, fp32 layers, model mem,
+    the cosine beside another metric, ×fp32. The cv and its noise flag always stay."""
+    extra = [Column("cosine", "cos", drop=5)] if metric != "cosine" else []
+    return [Column("variant", kind="label"), Column("fp32 layers", "fp32", kind="label", drop=3), Column("size"),
+            Column("×fp32", drop=6), Column("p50"), Column("cv"), Column("load", drop=2),
+            Column("model mem", "mem", drop=4), Column("peak RSS", "RSS", drop=1),
+            Column(metric, _SHORT_METRIC.get(metric)), *extra]
+
+
+_SHORT_METRIC = {"accuracy": "acc", "top1_agreement": "top1", "cosine": "cos"}
+
+
+def _row(row: dict[str, Any], base: dict[str, Any], chosen: str, budget: Budget) -> dict[str, Cell]:
+    """One result's cells by column; a failed candidate's stage stands where its p50 would."""
+    label = row["label"] + (" *" if row["label"] == chosen else "")
+    if row["status"] == "failed":  # the reason follows the table, in the search lines
+        return {"variant": as_text(label, "red"), "fp32 layers": _float_layers(row["float_layers"]),
+                "size": as_text("failed", "red"), "p50": as_text(row["failed_stage"], "red")}
+    latency, numerics = row["latency_ms"], row["numerics"]
+    quality = "—" if row["quality"] is None else format_value(budget.metric, row["quality"])
+    return {"variant": label, "fp32 layers": _float_layers(row["float_layers"]), "size": human_bytes(row["size_bytes"]),
+            "×fp32": ratio(row["size_bytes"] / base["size_bytes"], suffix=""), "p50": human_ms(latency["p50"]),
+            "cv": f"{latency['cv']:.0%}" + ("!" if latency["noisy"] else ""), "load": human_ms(row["load_ms"]),
+            "model mem": _mebibytes(row.get("model_rss_mb"), 1), "peak RSS": _mebibytes(row["peak_rss_mb"], 0),
+            "cosine": f"{numerics['cosine']:.4f}" if numerics else "—",
+            budget.metric.name: quality + ("" if row["within_budget"] else " ✗")}
 
 
 def _float_layers(names: list[str]) -> str:

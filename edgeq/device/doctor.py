@@ -6,12 +6,15 @@ from dataclasses import asdict, dataclass
 
 from edgeq.errors import TransportError
 from edgeq.export.manifest import toolchain_versions
-from edgeq.device.probe import MACHINES, DeviceFacts, probe_device, runtime_problems
+from edgeq.device.probe import MACHINES, DeviceFacts, missing_kernels, probe_device, runtime_problems
 from edgeq.profiles import DeviceProfile
+from edgeq.quantize.embedding import EMBEDDING_KERNEL
 from edgeq.transport import DeviceAddress, Transport, open_transport
 
 MIN_FREE_BYTES = 200 * 1024 * 1024  # a few artifacts and their inputs
 HOT_C = 70.0
+# the kernels edgeq's artifacts call outside XNNPACK: the int8 embedding tables' lookup
+OPTIONAL_KERNELS = (EMBEDDING_KERNEL,)
 
 
 @dataclass
@@ -62,6 +65,24 @@ def _runtime_checks(profile: DeviceProfile, facts: DeviceFacts) -> list[Check]:
     return checks
 
 
+def _lacking_kernels(transport: Transport, profile: DeviceProfile, facts: DeviceFacts) -> list[str] | None:
+    """Which of ``OPTIONAL_KERNELS`` the device's runtime lacks; None when there is no runtime to ask."""
+    native = profile.runtime == "executor_runner"
+    if (native and facts.native_runner is None) or (not native and (facts.python_error or facts.executorch is None)):
+        return None
+    return missing_kernels(transport, profile, facts, list(OPTIONAL_KERNELS))
+
+
+def _kernels_check(profile: DeviceProfile, lacking: list[str]) -> Check:
+    if not lacking:
+        return Check("kernels", "ok", ", ".join(OPTIONAL_KERNELS))
+    runtime = "its executor_runner" if profile.runtime == "executor_runner" else "its ExecuTorch"
+    fix = ("rebuild executor_runner with -DEXECUTORCH_BUILD_KERNELS_QUANTIZED=ON (docs/devices.md)"
+           if profile.runtime == "executor_runner" else f"{profile.python} -m pip install -U executorch")
+    return Check("kernels", "warn", f"{runtime} lacks {', '.join(lacking)}: int8 embedding tables cannot run there, "
+                 "so edgeq keeps them fp32 (the -fp32emb variants)", fix)
+
+
 def diagnose(profile: DeviceProfile, device: DeviceAddress | None = None, transport: Transport | None = None) -> Diagnosis:
     """Run every check; a device that cannot be reached gets one failed check that says why and what to do."""
     name = str(device) if device is not None else profile.name
@@ -71,6 +92,7 @@ def diagnose(profile: DeviceProfile, device: DeviceAddress | None = None, transp
         workdir = transport.expand(profile.workdir)
         made = transport.run(["mkdir", "-p", workdir], timeout_s=30.0, check=False)
         facts = probe_device(transport, profile, workdir)
+        lacking = _lacking_kernels(transport, profile, facts)
     except TransportError as exc:
         return Diagnosis(name, profile.name, [Check("reachable", "fail", exc.message, exc.hint)], None)
     finally:
@@ -85,6 +107,8 @@ def diagnose(profile: DeviceProfile, device: DeviceAddress | None = None, transp
     else:
         checks.append(Check("arch", "ok" if matches else "warn", facts.machine or "unknown (no uname)"))
     checks += _runtime_checks(profile, facts)
+    if lacking is not None:
+        checks.append(_kernels_check(profile, lacking))
     if not made.ok:
         checks.append(Check("workdir", "fail", f"cannot create {workdir}: {made.stderr.strip()[:200]}",
                             f"set workdir = \"…\" in the profile to a writable folder ({profile.source})"))

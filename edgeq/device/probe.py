@@ -135,7 +135,7 @@ def runtime_problems(profile: DeviceProfile, formats: tuple[str, ...], facts: De
     if profile.runtime == "executor_runner":
         if facts.native_runner is None:
             return [RuntimeProblem("executor_runner", "fail", f"no executor_runner at {profile.native_runner} on the device",
-                                   "build ExecuTorch's executor_runner with XNNPACK for the device and push it there, "
+                                   "build ExecuTorch's executor_runner for the device as docs/devices.md shows and push it there, "
                                    f"or set runner_binary in {profile.source}")]
         return []
     if facts.python_error:

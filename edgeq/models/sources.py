@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.util
+import inspect
 import sys
 import traceback
 from collections.abc import Mapping, Sequence
@@ -109,12 +110,23 @@ def _where(exc: BaseException, path: Path) -> str:
     return f"{summarize(exc)}{at}"
 
 
+def _factories_hint(module: Any) -> str:
+    """The file's own public functions, which could be the factory; its classes are named apart (a class is the
+    model, not the factory that returns it with its inputs)."""
+    mine = {n: v for n, v in vars(module).items() if not n.startswith("_") and getattr(v, "__module__", None) == module.__name__}
+    functions = sorted(n for n, v in mine.items() if inspect.isfunction(v))
+    classes = sorted(n for n, v in mine.items() if inspect.isclass(v))
+    hint = f"functions there: {', '.join(functions)}" if functions else "there is no function there"
+    if classes:
+        hint += f"; classes: {', '.join(classes)} (a factory returns (model, example_inputs))"
+    return hint
+
+
 def _load_factory(path: Path, factory_name: str) -> LoadedModel:
     module = _import_file(path)
     factory = getattr(module, factory_name, None)
     if not callable(factory):
-        found = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_") and getattr(v, "__module__", None) == module.__name__)
-        raise ModelError(f"{path} has no function {factory_name!r}", hint=f"functions there: {', '.join(found) or 'none'}")
+        raise ModelError(f"{path} has no function {factory_name!r}", hint=_factories_hint(module))
     try:
         returned = factory()
     except Exception as exc:  # noqa: BLE001 - user code may raise anything

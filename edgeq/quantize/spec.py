@@ -22,6 +22,11 @@ OBSERVERS = ("histogram", "minmax", "moving_average", "percentile")
 FLOWS = {"pte": ("pt2e", "torchao"), "ptl": ("torch.ao",)}
 
 
+def artifact_label(variant: str, fmt: str) -> str:
+    """How everything edgeq prints names one artifact: its variant and its format, ``int8-dynamic .ptl``."""
+    return f"{variant} .{fmt}"
+
+
 @dataclass(frozen=True)
 class QuantSpec:
     """One variant to build: a scheme, the engine it targets, the artifact format, and what stays float.
@@ -83,6 +88,11 @@ class QuantSpec:
         tables = "-fp32emb" if self.format == "pte" and not self.int8_embeddings else ""
         equalized = "-eq" if self.equalize else ""
         return f"int8-{self.scheme}{observer}{equalized}{flow}{tables}{mixed}"
+
+    @property
+    def label(self) -> str:
+        """The artifact's name in tables, lines and ``--json``: ``artifact_label(variant, format)``."""
+        return artifact_label(self.variant, self.format)
 
     @property
     def float_note(self) -> list[str]:

@@ -179,6 +179,25 @@ def outlier_activation_mlp():
     return model.eval(), (test_x[:1].clone(),), evaluation
 
 
+
+def plain_mlp():
+    """A bare ``nn.Sequential`` MLP with its example input and nothing else: no evaluation data, no calibration
+    set, so edgeq judges it on that one sample. Wide enough (5 M weights) that its int8 variants beat fp32 here."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(512, 2048), nn.ReLU(), nn.Linear(2048, 2048), nn.ReLU(), nn.Linear(2048, 10))
+    return model, (torch.randn(1, 512, generator=torch.Generator().manual_seed(0)),)
+
+
+def vanishing_logits_mlp():
+    """A random-init MLP whose head is scaled to ~1e-39, so every logit is ~1e-40: int8 and even XNNPACK's fp32
+    (denormals flushed) give zeros, and no comparison of outputs can tell its variants apart."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+    with torch.no_grad():
+        model[2].weight.mul_(1e-39)
+        model[2].bias.zero_()
+    return model, (torch.randn(1, 64, generator=torch.Generator().manual_seed(0)),)
+
 # -- Shapes users bring: top-level containers, tied weights, buffers, token ids, keywords, structured outputs --
 
 def _digits(count: int = 600) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,8 +2,9 @@ import pytest
 import torch
 
 from edgeq.errors import ConfigError, ModelError
-from edgeq.metrics import METRICS, resolve_metric, score_outputs
+from edgeq.metrics import ENOUGH_SAMPLES, METRICS, caution, resolve_metric, score_outputs
 from edgeq.models import EvalSet, LoadedModel, load_model
+from edgeq.numerics import cannot_judge
 
 
 def _loaded(**fields):
@@ -58,3 +59,33 @@ def test_a_factory_can_return_training_data_and_it_calibrates(user_models, tmp_p
     assert len(loaded.calibration) == 10
     with pytest.raises(ModelError, match="fourth item"):
         load_model(f"{source}:bad")
+
+
+def test_a_judgement_on_numerics_and_one_sample_says_so_and_asks_for_evaluation_data():
+    assert caution(METRICS["top1_agreement"], 1) == (
+        "judged on 1 sample by top1_agreement against fp32's own outputs (numerics only, no evaluation data): "
+        "bring evaluation data to trust this")
+
+
+def test_a_judgement_on_numerics_names_its_metric_and_samples_even_when_they_are_many():
+    assert caution(METRICS["cosine"], 128) == (
+        "judged on 128 samples by cosine against fp32's own outputs (numerics only, no evaluation data)")
+
+
+def test_accuracy_on_too_few_samples_says_so_and_on_enough_says_nothing():
+    assert caution(METRICS["accuracy"], 20) == "judged on 20 samples of evaluation data: too few to trust, bring more"
+    assert caution(METRICS["accuracy"], ENOUGH_SAMPLES) is None
+    assert caution(METRICS["accuracy"], None) is None  # the model's own evaluation function
+
+
+def test_outputs_all_near_zero_cannot_be_judged_by_numerics():
+    reference = [[torch.full((1, 10), 1e-40)], [torch.full((1, 10), -3e-41)]]
+    assert cannot_judge(reference) == "its outputs on the 2 check samples are all within 1e-40 of 0"
+
+
+def test_outputs_that_are_all_the_same_value_cannot_be_judged_by_numerics():
+    assert cannot_judge([[torch.full((1, 4), 0.25)]]) == "its outputs on the 1 check sample are all 0.25"
+
+
+def test_ordinary_logits_can_be_judged_by_numerics():
+    assert cannot_judge(LOGITS) is None and cannot_judge(EMBEDDING) is None

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from edgeq.bench.native import parse_log
+from edgeq.device.doctor import diagnose
 from edgeq.errors import BenchError, ConfigError
 from edgeq.pipeline import RunOptions, run
 from edgeq.profiles import load_profile
@@ -117,3 +118,27 @@ def test_a_runner_built_with_the_quantized_kernels_runs_int8_tables(phone, tmp_p
     int8 = result.results[1]
     assert int8.spec.variant == "int8-dynamic" and int8.numerics["cosine"] > 0.99
     assert int8.artifact.size_bytes < result.results[0].artifact.size_bytes / 2
+
+
+def test_doctor_says_a_runner_built_without_the_quantized_kernels_keeps_embedding_tables_fp32(phone):
+    checks = {check.name: check for check in diagnose(phone, transport=LocalTransport()).checks}
+    assert checks["executor_runner"].status == "ok"
+    assert checks["kernels"].status == "warn"
+    assert checks["kernels"].detail.startswith("its executor_runner lacks quantized_decomposed::embedding_byte.out")
+    assert "-DEXECUTORCH_BUILD_KERNELS_QUANTIZED=ON" in checks["kernels"].fix
+
+
+def test_doctor_finds_the_quantized_kernels_a_runner_was_built_with(phone):
+    with open(phone.runner_binary, "a") as binary:
+        binary.write("# registers quantized_decomposed::embedding_byte.out\n")
+    checks = {check.name: check for check in diagnose(phone, transport=LocalTransport()).checks}
+    assert (checks["kernels"].status, checks["kernels"].detail) == ("ok", "quantized_decomposed::embedding_byte.out")
+
+
+def test_doctor_says_where_it_looked_for_a_missing_runner_and_asks_no_kernels(phone):
+    os.remove(phone.runner_binary)
+    diagnosis = diagnose(phone, transport=LocalTransport())
+    checks = {check.name: check for check in diagnosis.checks}
+    assert checks["executor_runner"].status == "fail"
+    assert checks["executor_runner"].detail == f"no executor_runner at {phone.runner_binary} on the device"
+    assert "kernels" not in checks and not diagnosis.healthy

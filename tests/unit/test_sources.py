@@ -34,6 +34,15 @@ def test_missing_factory_lists_what_the_file_has(user_models):
     assert "two_in_two_out" in info.value.hint
 
 
+def test_missing_factory_names_functions_as_functions_and_classes_as_classes(tmp_path):
+    path = tmp_path / "net.py"
+    path.write_text("import torch\n\nclass Block(torch.nn.Module):\n    pass\n\nclass SmallNet(torch.nn.Module):\n"
+                    "    pass\n\ndef make_model():\n    return SmallNet(), (torch.zeros(1),)\n")
+    with pytest.raises(ModelError) as info:
+        load_model(f"{path}:make")
+    assert info.value.hint == "functions there: make_model; classes: Block, SmallNet (a factory returns (model, example_inputs))"
+
+
 def test_factory_returning_a_non_module_is_explained(user_models):
     with pytest.raises(ModelError, match="expected a torch.nn.Module"):
         load_model(f"{user_models}:not_a_model")

@@ -3,6 +3,7 @@ import pytest
 from edgeq.bench.stats import latency_stats
 from edgeq.metrics import METRICS
 from edgeq.selection import Budget, Candidate, choose
+from edgeq.units import ratio
 
 
 def test_latency_stats_report_percentiles_and_spread():
@@ -75,3 +76,29 @@ def test_a_miss_smaller_than_the_shown_digits_still_reads_as_a_miss():
     budget = Budget(METRICS["cosine"], max_drop=0.0, reference=1.0, enforced=True)
     within, why = budget.judge(1.0 - 3e-7)
     assert not within and "drop 3e-07" in why
+
+
+def test_a_thousandfold_slowdown_does_not_read_as_a_zero_ratio():
+    variant, reason = choose([_candidate("fp32 .pte", 0.02, 400), _candidate("int8-dynamic .ptl", 26.0, 100, 99.0)])
+    assert variant == "fp32 .pte"
+    assert "int8-dynamic .ptl is within budget but slower (0.00077x), so fp32 .pte stays" in reason
+
+
+def test_ratios_keep_two_decimals_and_more_digits_below_a_tenth():
+    assert [ratio(value) for value in (2.744, 0.29, 0.0923, 0.000769, 1300.4, 0)] == \
+        ["2.74x", "0.29x", "0.092x", "0.00077x", "1300x", "0.00x"]
+    assert ratio(0.0042, suffix="") == "0.0042"  # the size column of the run table
+
+
+def test_choose_names_the_chosen_artifact_and_the_baseline_by_their_labels():
+    label, reason = choose([_candidate("fp32 .pte", 2.0, 400), _candidate("int8-dynamic .pte", 1.9, 100, 97.0),
+                            _candidate("int8-dynamic .ptl", 1.0, 120, 99.0)])
+    assert label == "int8-dynamic .ptl" and reason.startswith("2.00x faster than fp32 .pte at 0.30x the size")
+
+
+def test_a_budget_that_numerics_cannot_judge_says_so_instead_of_a_drop():
+    blind = Budget(METRICS["top1_agreement"], max_drop=1.0, reference=100.0, enforced=False, samples=1,
+                   cannot_judge="its outputs on the 1 check sample are all within 1e-40 of 0")
+    within, why = blind.judge(0.0)
+    assert not within
+    assert why == "numerics cannot judge this model on these inputs: its outputs on the 1 check sample are all within 1e-40 of 0"
