@@ -23,7 +23,7 @@ from edgeq.cli.lab_devices import devices, release, retire, status
 from edgeq.cli.lab_results import compare, gate, report
 from edgeq.cli.lab_views import LiveView, QueueView, print_run
 from edgeq.cli.options import Many, default_of, inventory_options, matrix_options
-from edgeq.cli.output import stderr
+from edgeq.cli.output import line, stderr
 from edgeq.lab.settings import WorkerOptions
 
 
@@ -124,24 +124,24 @@ def worker(device_names: tuple[str, ...], tags: tuple[str, ...], name: str | Non
     def on_signal(signum: int, frame: Any) -> None:
         if drain.is_set() or signum == signal.SIGINT:
             stop.set()
-            stderr.print("worker: stopping now; running jobs go back to the queue")
+            line("worker: stopping now; running jobs go back to the queue", console=stderr)
         else:
             drain.set()
-            stderr.print("worker: draining; running jobs finish first (SIGTERM again to hand them back)")
+            line("worker: draining; running jobs finish first (SIGTERM again to hand them back)", console=stderr)
 
     with _on_signals(on_signal):
         done = run_worker(inventory_data, opened, devices=device_names, tags=tags, options=options,
                           progress=_log_event, drain=drain, stop=stop)
-    stderr.print(f"worker {done.name}: stopped" + (f"; {done.refused} late result(s) refused" if done.refused else ""),
-                 markup=False)
+    line(f"worker {done.name}: stopped" + (f"; {done.refused} late result(s) refused" if done.refused else ""),
+         console=stderr)
 
 
 def _log_event(event: Any) -> None:
     """A worker runs unattended: one line per event that ends or changes something, for its log."""
     if event.state in ("idle", "running", "building"):
         return
-    stderr.print(" ".join(part for part in (event.device, event.state, event.job or "", event.message) if part),
-                 markup=False, highlight=False)
+    line(" ".join(part for part in (event.device, event.state, event.job or "", event.message) if part),
+         console=stderr)
 
 
 @lab.command("submit")
@@ -160,7 +160,7 @@ def submit(inventory: Path, store: str | None, **matrix: Any) -> None:
     run_id = submit_run(inventory_data, _request(**matrix), opened, progress=_log_event)
     jobs = opened.jobs_for(run_id)
     failed = sum(job.state == "failed" for job in jobs)
-    stderr.print(f"submitted run {run_id}: {len(jobs)} jobs" + (f" ({failed} failed to build)" if failed else ""))
+    line(f"submitted run {run_id}: {len(jobs)} jobs" + (f" ({failed} failed to build)" if failed else ""), console=stderr)
     sys.stdout.write(run_id + "\n")
 
 
@@ -187,7 +187,7 @@ def wait(run_ref: str, timeout: float | None, reports: Path | None, as_json: boo
         result = wait_for(opened, run_id, timeout_s=timeout, progress=view.update, stop=stop)
     if reports is not None:
         write_reports(result, reports)
-        stderr.print(f"wrote the reports of run {run_id} to {reports}", markup=False)
+        line(f"wrote the reports of run {run_id} to {reports}", console=stderr)
     if stop.is_set():
         raise Inconclusive(f"stopped waiting for run {run_id}; it goes on", hint=f"edgeq lab wait {run_id}")
     _finish(result, as_json)

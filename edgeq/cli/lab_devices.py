@@ -9,8 +9,7 @@ import click
 
 from edgeq.cli.lab_views import print_devices, print_status
 from edgeq.cli.options import inventory_options
-from edgeq.cli.output import print_json, stdout
-from edgeq.cli.output import literal
+from edgeq.cli.output import line, print_json
 
 
 @click.command("devices")
@@ -37,7 +36,7 @@ def release(device: str, inventory: Path, store: str | None) -> None:
 
     inventory_data, opened = runs.open_lab(inventory, store)
     runs.release(opened, inventory_data, device)
-    stdout.print(f"{literal(device)}: released; it runs a health check before its next job")
+    line(device, ": released; it runs a health check before its next job")
 
 
 @click.command("retire")
@@ -50,7 +49,7 @@ def retire(device: str, reason: str, inventory: Path, store: str | None) -> None
 
     inventory_data, opened = runs.open_lab(inventory, store)
     runs.retire(opened, inventory_data, device, reason)
-    stdout.print(f"{literal(device)}: retired ({literal(reason)})")
+    line(device, f": retired ({reason})")
 
 
 @click.command("status")

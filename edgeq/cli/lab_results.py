@@ -10,7 +10,7 @@ import click
 
 from edgeq.cli.lab_views import print_comparison
 from edgeq.cli.options import default_of, inventory_options
-from edgeq.cli.output import print_json, stderr
+from edgeq.cli.output import line, print_json, stderr
 from edgeq.lab.settings import REPORT_FORMATS, GateSettings
 
 
@@ -38,7 +38,7 @@ def report(run_ref: str | None, fmt: str, output: Path | None, baseline: str | N
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
         output.write_text(text, encoding="utf-8")
-        stderr.print(f"wrote {output}", markup=False)
+        line(f"wrote {output}", console=stderr)
 
 
 def _gate_options(command: Any) -> Any:

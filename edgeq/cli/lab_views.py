@@ -1,15 +1,17 @@
 """What ``edgeq lab`` commands print: the live views while a run works, and the tables of runs, comparisons,
-devices and workers. Text from devices, models and the store is printed literally (``literal``)."""
+devices and workers — all laid out by ``edgeq.cli.tables`` (they fit the terminal, and text from devices,
+models and the store is printed as it is)."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
+from rich.console import RenderableType
 from rich import box
-from rich.table import Table
 
-from edgeq.cli.output import literal, stdout
+from edgeq.cli.output import as_text, line, stderr
+from edgeq.cli.tables import Column, fit_table, print_table
 from edgeq.lab.records import FINAL_STATES
 
 _STATE_COLOURS = {"done": "green", "failed": "red", "timeout": "red", "infra": "yellow", "invalid": "yellow",
@@ -17,6 +19,9 @@ _STATE_COLOURS = {"done": "green", "failed": "red", "timeout": "red", "infra": "
 _HEALTH_COLOURS = {"good": "green", "unknown": "yellow", "bad": "red", "quarantined": "red", "retired": "dim"}
 _STATUS_COLOURS = {"regression": "red", "inconclusive": "yellow", "missing": "yellow", "improvement": "green",
                    "ok": "white"}
+_WORKER_COLOURS = {"alive": "green", "lost": "red", "stopped": "dim"}
+_LIVE = (Column("device", kind="label"), Column("state", kind="label"), Column("job", kind="label"),
+         Column("detail", kind="prose"))
 
 
 class LiveView:
@@ -33,15 +38,12 @@ class LiveView:
             if event.job and event.state in FINAL_STATES:
                 self.counts[event.state] = self.counts.get(event.state, 0) + 1
 
-    def __rich__(self) -> Table:
+    def __rich__(self) -> RenderableType:
         with self.lock:
             counts = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items())) or "starting"
-            table = Table(box=box.SIMPLE, title=f"edgeq lab: {counts}")
-            for column in ("device", "state", "job", "detail"):
-                table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=60)
-            for device, (state, job, message) in sorted(self.rows.items()):
-                table.add_row(literal(device), state, literal(job), literal(message))
-            return table
+            rows = [{"device": device, "state": as_text(state, _STATE_COLOURS.get(state, "")), "job": job,
+                     "detail": message} for device, (state, job, message) in sorted(self.rows.items())]
+        return fit_table(_LIVE, rows, stderr.width, title=f"edgeq lab: {counts}", box=box.SIMPLE).table
 
 
 class QueueView:
@@ -53,72 +55,67 @@ class QueueView:
     def update(self, run: Any) -> None:
         self.run = run
 
-    def __rich__(self) -> Any:
+    def __rich__(self) -> RenderableType:
         run = self.run
         if run is None:
             return "waiting for the store"
         counts: dict[str, int] = {}
         for job in run.jobs:
             counts[job.state] = counts.get(job.state, 0) + 1
-        table = Table(box=box.SIMPLE, title=f"run {run.id}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-        for column in ("job", "state", "device", "attempts"):
-            table.add_column(column, overflow="ellipsis", no_wrap=True, max_width=60)
-        for job in [job for job in run.jobs if job.state == "running"][:20]:
-            table.add_row(literal(job.name), job.state, literal(job.device or ""), str(len(job.attempts)))
-        return table
+        rows = [{"job": job.name, "state": job.state, "device": job.device or "", "attempts": str(len(job.attempts))}
+                for job in run.jobs if job.state == "running"][:20]
+        columns = (Column("job", kind="label"), Column("state", kind="label"), Column("device", kind="label"),
+                   Column("attempts"))
+        title = f"run {run.id}: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        return fit_table(columns, rows, stderr.width, title=title, box=box.SIMPLE).table
 
 
 def print_run(result: Any) -> None:
     from edgeq.lab.reports.rows import job_rows
     from edgeq.lab.reports.text import latency
 
-    table = Table(box=box.SIMPLE_HEAD, title=f"lab run {result.id}" + (f" ({literal(result.label)})" if result.label else ""))
-    for column in ("job", "profile", "state", "p50", "attempts", "reason"):
-        table.add_column(column, overflow="fold")
+    columns = (Column("job", kind="label"), Column("profile", kind="label", drop=1), Column("state", kind="label"),
+               Column("p50"), Column("attempts", short="att.", drop=2), Column("reason", kind="prose"))
+    rows = []
     for row in job_rows(result):
         job = row.job
-        state = f"[{_STATE_COLOURS.get(job.state, 'white')}]{job.state}[/]" + (" (reused)" if job.reused else "")
-        table.add_row(literal(job.name), literal(job.profile), state, latency(row), str(len(job.attempts)),
-                      literal(row.reason))
-    stdout.print(table)
+        state = as_text(job.state + (" (reused)" if job.reused else ""), _STATE_COLOURS.get(job.state, ""))
+        rows.append({"job": job.name, "profile": job.profile, "state": state, "p50": latency(row),
+                     "attempts": str(len(job.attempts)), "reason": row.reason})
+    title = f"lab run {result.id}" + (f" ({result.label})" if result.label else "")
+    print_table(columns, rows, title=title, box=box.SIMPLE_HEAD)
 
 
 def print_comparison(result: Any) -> None:
-    table = Table(box=box.SIMPLE_HEAD, title=f"{result.run} against {result.baseline}")
-    for column in ("job", "profile", "verdict", "status", "why"):
-        table.add_column(column, overflow="fold")
-    for row in result.rows:
-        table.add_row(literal(row.key.label), literal(row.key.profile), row.latency.verdict if row.latency else "—",
-                      f"[{_STATUS_COLOURS[row.status]}]{row.status}[/]", literal(row.reason))
-    stdout.print(table)
-    stdout.print(f"gate: {result.status}")
+    columns = (Column("job", kind="label"), Column("profile", kind="label", drop=1), Column("verdict", kind="label"),
+               Column("status", kind="label"), Column("why", kind="prose"))
+    rows = [{"job": row.key.label, "profile": row.key.profile, "verdict": row.latency.verdict if row.latency else "—",
+             "status": as_text(row.status, _STATUS_COLOURS[row.status]), "why": row.reason} for row in result.rows]
+    print_table(columns, rows, title=f"{result.run} against {result.baseline}", box=box.SIMPLE_HEAD)
+    line(f"gate: {result.status}")
 
 
 def print_devices(records: list[Any]) -> None:
-    table = Table(box=box.SIMPLE_HEAD)
-    for column in ("device", "profile", "tags", "health", "since", "reason", "last check", "recent failures"):
-        table.add_column(column)
-    for record in records:
-        check = record.last_check
-        table.add_row(literal(record.name), literal(record.profile), literal(", ".join(record.tags)) or "—",
-                      f"[{_HEALTH_COLOURS.get(record.health, 'white')}]{record.health}[/]", record.since or "—",
-                      literal(record.reason) or "—", f"{check.outcome} {check.at}" if check else "never",
-                      str(record.recent_failures))
-    stdout.print(table)
+    columns = (Column("device", kind="label"), Column("profile", kind="label", drop=3),
+               Column("tags", kind="label", drop=1), Column("health", kind="label"), Column("since", kind="label", drop=2),
+               Column("reason", kind="prose"), Column("last check", kind="label", drop=4),
+               Column("recent failures", short="failures"))
+    rows = [{"device": r.name, "profile": r.profile, "tags": ", ".join(r.tags) or "—",
+             "health": as_text(r.health, _HEALTH_COLOURS.get(r.health, "")), "since": r.since or "—",
+             "reason": r.reason or "—", "last check": f"{r.last_check.outcome} {r.last_check.at}" if r.last_check
+             else "never", "recent failures": str(r.recent_failures)} for r in records]
+    print_table(columns, rows, box=box.SIMPLE_HEAD)
 
 
 def print_status(workers: list[Any], queue: Any, lost_after_s: float) -> None:
-    table = Table(box=box.SIMPLE_HEAD, title="workers")
-    for column in ("worker", "host", "devices", "last heartbeat", "state"):
-        table.add_column(column, overflow="fold")
-    colour = {"alive": "green", "lost": "red", "stopped": "dim"}
-    for record in workers:
-        state = record.state(lost_after_s)
-        table.add_row(literal(record.name), literal(record.host), literal(", ".join(record.devices)),
-                      f"{record.heartbeat_age_s:.0f} s ago", f"[{colour[state]}]{state}[/]")
-    stdout.print(table)
+    columns = (Column("worker", kind="label"), Column("host", kind="label", drop=1), Column("devices", kind="prose"),
+               Column("last heartbeat", short="beat"), Column("state", kind="label"))
+    rows = [{"worker": w.name, "host": w.host, "devices": ", ".join(w.devices),
+             "last heartbeat": f"{w.heartbeat_age_s:.0f} s ago",
+             "state": as_text(w.state(lost_after_s), _WORKER_COLOURS[w.state(lost_after_s)])} for w in workers]
+    print_table(columns, rows, title="workers", box=box.SIMPLE_HEAD)
     profiles = sorted(set(queue.pending) | set(queue.leased))
-    stdout.print("queue: " + (", ".join(f"{literal(p)}: {queue.pending.get(p, 0)} waiting, {queue.leased.get(p, 0)} "
-                                          "running" for p in profiles) or "empty"))
+    line("queue: " + (", ".join(f"{p}: {queue.pending.get(p, 0)} waiting, {queue.leased.get(p, 0)} running"
+                                for p in profiles) or "empty"))
     if queue.oldest_job is not None:
-        stdout.print(f"oldest waiting: job {queue.oldest_job} of run {queue.oldest_run}, {queue.oldest_wait_s:.0f} s")
+        line(f"oldest waiting: job {queue.oldest_job} of run {queue.oldest_run}, {queue.oldest_wait_s:.0f} s")

@@ -27,6 +27,7 @@ from edgeq.lab.settings import WorkerOptions
 from edgeq.lab.worker import TransportFactory, Worker
 from edgeq.profiles import DeviceProfile, load_profile
 from edgeq.quantize import choose_scheme
+from edgeq.quantize.spec import artifact_label
 
 __all__ = ["LabEvent", "LabRun", "TransportFactory", "plan", "result_key", "run_lab"]
 
@@ -134,7 +135,7 @@ def _plan_job(store: Any, run_id: str, entry: DeviceEntry, profile: DeviceProfil
         _finish_now(store, job_id, entry.name, name, "failed", builds.error(model, profile.name), None, say)
         return
     try:
-        say(LabEvent("*", "building", name, f"building {variant} .{fmt} for {profile.name}"))
+        say(LabEvent("*", "building", name, f"building {artifact_label(variant, fmt)} for {profile.name}"))
         _, artifact = builds.artifact(model, profile, resolved, fmt)
     except Exception as exc:  # noqa: BLE001 - classified in one place: the model's fault, or edgeq's
         outcome = outcome_of(exc, building=True)

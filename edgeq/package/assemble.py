@@ -225,7 +225,7 @@ def _lab_choice(store: Any, entry: ModelEntry, profile: DeviceProfile,
     found = on_target_device(store, profile.name, [r.artifact.sha256 for r in eligible])
     if found is None:
         return None
-    measured = {_label(r): r for r in eligible if r.artifact.sha256 in found.samples_ms}
+    measured = {r.spec.label: r for r in eligible if r.artifact.sha256 in found.samples_ms}
     chosen, reason = choose([Candidate(name, latency_stats(found.samples_ms[r.artifact.sha256]), r.artifact.size_bytes,
                                        True, r.budget_note or "fp32") for name, r in measured.items()])
     cpu = next((e.cpu for e in found.evidence.values() if e.cpu), None)
@@ -235,10 +235,6 @@ def _lab_choice(store: Any, entry: ModelEntry, profile: DeviceProfile,
     why = (f"auto: chosen from the latencies lab device {found.device} (profile {found.profile}) measured of "
            f"{len(measured)} variant(s) within the accuracy budget: {chosen}: {reason}")
     return measured[chosen], why, made, found.evidence
-
-
-def _label(result: Any) -> str:
-    return f"{result.spec.variant} .{result.spec.format}"
 
 
 def _require_device_evidence(models: list[dict[str, Any]]) -> None:

@@ -20,6 +20,7 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
 from edgeq.lab.reports.rows import FP32_SCHEME, History, JobRow, by_model
+from edgeq.quantize.spec import artifact_label
 
 WIDTH_IN = 10.0
 MAX_MODELS = 8  # per plot; a bigger run's other models are in the tables
@@ -42,7 +43,7 @@ class Plot:
 
 def _series(row: JobRow, formats: int) -> str:
     """What a bar or box is labelled: the variant, and its format when the run has several."""
-    return row.job.variant if formats < 2 else f"{row.job.variant} .{row.job.format}"
+    return row.job.variant if formats < 2 else artifact_label(row.job.variant, row.job.format)
 
 
 class _Style:
