@@ -53,37 +53,46 @@ class AttemptRunner:
     runner_sha256: str
     refused: int
 
+    def _reach(self, entry: DeviceEntry, fmt: str) -> Any: ...  # the Worker's: the device, probed
+    def _disconnect(self, entry: DeviceEntry) -> None: ...  # the Worker's: its connection closed
+
     def _run_claim(self, entry: DeviceEntry, claim: Claim, token: int, scratch: Path,
                    benches: dict[tuple[str, BenchSpec], DeviceBench]) -> None:
         """Run the claimed attempt on the device and end it; the store writes what follows."""
-        job, number = claim.job, claim.attempt
+        job = claim.job
         name = JobKey(job.model, job.planned_device, job.profile, job.variant, job.format).label
-        self.say(LabEvent(entry.name, "running", name, f"attempt {number}"))
-        measurement = None
-        try:
-            artifact = self._artifact(entry, job)
-        except Exception as exc:  # noqa: BLE001 - the model's fault, or edgeq's
-            outcome = outcome_of(exc, building=True)
-        else:
-            try:
-                if claim.args.get("reuse") and self._reused(entry, claim, artifact, token):
-                    self.say(LabEvent(entry.name, "done", name, "reused: the store holds this exact measurement"))
-                    return
-                outcome, measurement = self._measure(entry, job, artifact, claim.args, scratch, benches)
-            except LeaseLost as exc:
-                return self._refused(entry, name, exc)
-            except Exception as exc:  # noqa: BLE001 - classified in one place
-                if self.stop.is_set():
-                    self._end(entry, name, claim, token, Outcome("infra", INTERRUPTED), interrupted=True)
-                    return None
-                outcome = outcome_of(exc)
+        self.say(LabEvent(entry.name, "running", name, f"attempt {claim.attempt}"))
+        ended = self._attempt(entry, name, claim, token, scratch, benches)
+        if ended is None:
+            return  # reused, refused or interrupted: already recorded
+        outcome, measurement = ended
         if outcome.traceback:
             log.error("%s on %s: %s\n%s", name, entry.name, outcome.reason, outcome.traceback)
         if outcome.state == "infra":
             self._disconnect(entry)
             benches.clear()
         self._end(entry, name, claim, token, outcome, measurement)
-        return None
+
+    def _attempt(self, entry: DeviceEntry, name: str, claim: Claim, token: int, scratch: Path,
+                 benches: dict[tuple[str, BenchSpec], DeviceBench]) -> tuple[Outcome, Measurement | None] | None:
+        """How the attempt ended and what it measured; None when nothing is left to record."""
+        try:
+            artifact = self._artifact(entry, claim.job)
+        except Exception as exc:  # noqa: BLE001 - the model's fault, or edgeq's
+            return outcome_of(exc, building=True), None
+        try:
+            if claim.args.get("reuse") and self._reused(entry, claim, artifact, token):
+                self.say(LabEvent(entry.name, "done", name, "reused: the store holds this exact measurement"))
+                return None
+            return self._measure(entry, claim.job, artifact, claim.args, scratch, benches)
+        except LeaseLost as exc:
+            self._refused(entry, name, exc)
+            return None
+        except Exception as exc:  # noqa: BLE001 - classified in one place
+            if self.stop.is_set():
+                self._end(entry, name, claim, token, Outcome("infra", INTERRUPTED), interrupted=True)
+                return None
+            return outcome_of(exc), None
 
     def _end(self, entry: DeviceEntry, name: str, claim: Claim, token: int, outcome: Outcome,
              measurement: Measurement | None = None, *, interrupted: bool = False) -> None:
