@@ -17,11 +17,11 @@ from edgeq.errors import ConfigError, ModelError, QuantizationError, summarize
 from edgeq.metrics import Metric, Score, caution, resolve_metric, score_forward
 from edgeq.models import LoadedModel, load_model
 from edgeq.models.tracing import prepare_for_tracing, user_name
-from edgeq.numerics import cannot_judge, flatten_outputs
+from edgeq.numerics import amplification_note, cannot_judge, flatten_outputs, noise_amplification
 from edgeq.profiles import DeviceProfile
 from edgeq.quantize import QuantSpec, choose_scheme
 from edgeq.quantize.calibration import calibration_samples
-from edgeq.quantize.layer_error import LayerReport, compare_layers, layer_nodes, rank_sensitivity
+from edgeq.quantize.layer_error import LayerReport, compare_layers, diagnose, layer_nodes, rank_sensitivity
 from edgeq.quantize.shadow import fast_sensitivity
 
 SENSITIVITY_METHODS = ("fast", "exact")
@@ -143,13 +143,18 @@ def inspect_model(source: str | LoadedModel, profile: DeviceProfile, *, scheme: 
     say(f"comparing layer outputs on {min(len(chosen_samples), _SQNR_SAMPLES)} sample(s)")
     layers = compare_layers(float_graph, quantized_graph, chosen_samples[:_SQNR_SAMPLES])
     notes = list(exported.notes) + _judgement_notes(loaded, resolved, reference)
+    amplified = amplification_note(noise_amplification(prepared, chosen_samples, reference), len(layers))
+    if amplified:
+        notes.append(amplified)
     if sensitivity:
         ranked = _rank(exported, spec, chosen_samples, score, float_value, say, method)
         by_name = {user_name(path): (drop, error) for path, drop, error in ranked}
         for layer in layers:
             layer.sensitivity, layer.output_error = by_name.get(layer.name, (None, None))
+        diagnose(layers)  # in graph order: a layer's SQNR is read against the first layer's
         layers.sort(key=lambda layer: (-(layer.sensitivity or 0.0), -(layer.output_error or 0.0), layer.sqnr_db))
     else:
+        diagnose(layers)
         layers.sort(key=lambda layer: layer.sqnr_db)
         notes.append("sensitivity not measured: layers ranked by SQNR")
     return LayerReport(model=loaded.name, scheme=scheme, metric=resolved, float_value=float_value,

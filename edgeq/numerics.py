@@ -58,3 +58,40 @@ def cannot_judge(reference: Sequence[Sequence[torch.Tensor]]) -> str | None:
     if flat.numel() > 1 and (flat.max() - flat.min()).item() == 0:
         return f"its outputs on the {samples} are all {flat[0].item():.6g}"
     return None
+
+
+NOISE_DB = 40.0  # about what one int8 rounding adds to a well-ranged tensor (a few dB under int8's ~48 dB)
+AMPLIFIES = 0.01  # 1 - cosine above which the float model is said to amplify such noise
+
+
+def noise_amplification(forward: Any, samples: Sequence[tuple[Any, ...]], reference: Sequence[Sequence[torch.Tensor]],
+                        snr_db: float = NOISE_DB) -> float | None:
+    """1 - cosine of the float model's outputs when Gaussian noise ``snr_db`` below each floating-point input is
+    added: how much the model itself grows an error of int8's size. A trained net barely moves (1e-4); a net
+    that turns it into a visible change compounds every layer's int8 rounding, and keeping a few layers in fp32
+    cannot undo that. None when no input is floating-point (token ids cannot take noise)."""
+    generator = torch.Generator().manual_seed(0)
+
+    def noisy(leaf: Any) -> Any:
+        if not isinstance(leaf, torch.Tensor) or not leaf.dtype.is_floating_point or not leaf.numel():
+            return leaf
+        rms = leaf.float().pow(2).mean().sqrt()
+        noise = torch.randn(leaf.shape, generator=generator) * rms * 10 ** (-snr_db / 20)
+        return leaf + noise.to(leaf.dtype)
+
+    if not any(isinstance(leaf, torch.Tensor) and leaf.dtype.is_floating_point
+               for sample in samples for leaf in torch.utils._pytree.tree_flatten(sample)[0]):
+        return None
+    with torch.no_grad():
+        outputs = [flatten_outputs(forward(*torch.utils._pytree.tree_map(noisy, sample))) for sample in samples]
+    return 1.0 - compare_outputs(reference, outputs)["cosine"]
+
+
+def amplification_note(error: float | None, layers: int) -> str | None:
+    """What ``noise_amplification`` means for int8, when it means something."""
+    if error is None or error < AMPLIFIES:
+        return None
+    return (f"the float model amplifies small errors: noise {NOISE_DB:.0f} dB below its inputs (about one int8 "
+            f"rounding) moves its outputs by 1 - cosine {error:.2g}, so int8's rounding compounds through its {layers} "
+            "layers and keeping a few of them in fp32 cannot undo it (a trained checkpoint barely moves; QAT can "
+            "train the model to tolerate int8)")

@@ -28,6 +28,7 @@ from edgeq.metrics import Metric
 from edgeq.models import LoadedModel, load_model
 from edgeq.models.tracing import user_name
 from edgeq.models.types import Training
+from edgeq.numerics import amplification_note, noise_amplification
 from edgeq.profiles import DeviceProfile
 from edgeq.quantize import OBSERVERS, QuantSpec, choose_scheme
 from edgeq.quantize.spec import SCHEME_CHOICES, other_scheme
@@ -408,6 +409,7 @@ class _Session:
                                + ", ".join(f"{user_name(layer)} ({metrics.format_value(self.metric, -drop)}, "
                                            f"output error {error:.2g})" for layer, drop, error in ranking[:5]
                                            if drop is not None and error is not None))
+        met = False
         for count in sorted({min(count, len(ranking)) for count in _MIXED_COUNTS} - {0}):
             kept = tuple(layer for layer, _, _ in ranking[:count])
             trial = self.attempt(dataclasses.replace(first.spec, float_layers=kept),
@@ -416,13 +418,36 @@ class _Session:
                 continue
             self.search.append(f"{trial.spec.label} (fp32: {', '.join(user_name(k) for k in kept)}): {trial.budget_note}")
             if trial.within_budget:
+                met = True
                 break
+        if ranking and not met:
+            self.search.append(self._why_mixed_precision_missed(first, ranking))
         if scheme == "static" and self.options.allow_qat and self.loaded.training is not None:
             trial = self.attempt(self.spec("qat", fmt), "quantization-aware training: static int8 missed the budget")
             if trial is not None:
                 self.search.append(f"{trial.spec.label}: {trial.budget_note}")
         elif scheme == "static":
             self.search.append("QAT not tried: " + ("--no-qat" if not self.options.allow_qat else "the model brings no training data"))
+
+    def _why_mixed_precision_missed(self, first: VariantResult, ranking: list[tuple[str, float | None, float | None]]) -> str:
+        """Which layers block int8 and why: the model's own growth of small errors when it has it, else how
+        little of the whole drop the worst layer explains."""
+        samples = self.build.check_inputs[:_AMPLIFICATION_SAMPLES]
+        amplified = amplification_note(noise_amplification(self.prepared, samples, self.build.reference[:len(samples)]),
+                                       len(ranking))
+        if amplified:
+            return f"mixed precision missed the budget: {amplified}"
+        layer, drop, _ = ranking[0]
+        baseline = self.results[0].quality
+        whole = None if baseline is None or first.quality is None else baseline - first.quality
+        if drop is None or whole is None:
+            return "mixed precision missed the budget: the layers' sensitivities could not be measured"
+        return (f"mixed precision missed the budget: no few layers hold the error: the worst, {user_name(layer)}, "
+                f"costs {metrics.format_value(self.metric, drop)} alone of the {metrics.format_value(self.metric, whole)} "
+                f"lost with every layer int8 ({len(ranking)} layers); edgeq inspect names each layer's cause")
+
+
+_AMPLIFICATION_SAMPLES = 8  # samples the float model's growth of small errors is measured on
 
 
 def _sensitivity_samples(metric: Metric) -> int:

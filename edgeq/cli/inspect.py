@@ -72,7 +72,9 @@ def inspect(model: str, profile_name: str, scheme: str, metric: str | None, obse
 # a narrow terminal leaves out the max error first, then the weight range, the output error, the input range
 _LAYERS = (Column("layer", kind="label"), Column("type", kind="label"), Column("sensitivity", "sens."),
            Column("output err", "out err", drop=3), Column("SQNR dB", "SQNR"), Column("max err", drop=1),
-           Column("weight range", "weights", drop=2), Column("input range", "inputs", drop=4))
+           Column("weight range", "weights", drop=2), Column("input range", "inputs", drop=4),
+           Column("cause", kind="prose"))
+_EXPLAINED = 5  # the most costly layers whose causes are spelled out under the table
 
 
 def _print_report(report: LayerReport) -> None:
@@ -85,7 +87,8 @@ def _print_report(report: LayerReport) -> None:
             "output err": "—" if layer.output_error is None else f"{layer.output_error:.2g}",
             "SQNR dB": "∞" if math.isinf(layer.sqnr_db) else f"{layer.sqnr_db:.1f}", "max err": f"{layer.max_abs_err:.3g}",
             "weight range": "—" if layer.weight_min is None else f"[{layer.weight_min:.3g}, {layer.weight_max:.3g}]",
-            "input range": f"[{layer.activation_min:.3g}, {layer.activation_max:.3g}]"})
+            "input range": f"[{layer.activation_min:.3g}, {layer.activation_max:.3g}]",
+            "cause": ", ".join(cause.split(":", 1)[0] for cause in layer.causes) or "—"})
     print_table(_LAYERS, rows, title=f"{report.model}: {report.scheme} int8 against fp32, layer by layer",
                 padding=(0, 1), pad_edge=False)
     line(f"{metric.name}: fp32 {format_value(metric, report.float_value)}, "
@@ -94,6 +97,9 @@ def _print_report(report: LayerReport) -> None:
     line(("sensitivity: the metric's drop when only that layer is int8; output err: 1 - cosine of the model's outputs "
           "to fp32 then; SQNR: the layer's output against float with everything before it int8 too (higher is better)",
           "dim"))
+    for layer in report.layers[:_EXPLAINED]:
+        for cause in layer.causes:
+            line(("cause:", "yellow"), f" {layer.name}: {cause}")
     for layer in report.layers:
         if layer.outlier_channels:
             widest = ", ".join(f"channel {c['channel']} ({c['ratio']:.0f}×)" for c in layer.outlier_channels)

@@ -61,7 +61,12 @@ def _build(loaded: LoadedModel, prepared: Any, spec: QuantSpec, cache: ArtifactC
         if spec.format == "pte":
             from edgeq.export.pte import write_pte
 
-            backend = write_pte(result.model, loaded.example_inputs, path)
+            try:
+                backend = write_pte(result.model, loaded.example_inputs, path)
+            except ExportError as exc:
+                if result.boundaries:  # a mixed candidate: say where int8 meets the fp32 layers
+                    exc.message += "; where int8 meets the layers kept in fp32: " + "; ".join(result.boundaries)
+                raise
         else:
             from edgeq.export.ptl import write_ptl
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import linecache
+import re
 import warnings
 import zipfile
 from pathlib import Path
@@ -83,7 +85,8 @@ def _trace(model: torch.nn.Module, example: tuple[Any, ...]) -> Any:
             return summarize(exc, 200)
     unsafe = [w for w in caught if issubclass(w.category, torch.jit.TracerWarning)
               and any(text in str(w.message) for text in _UNSAFE_TRACE)]
-    if unsafe and not (all(_in_torch(w.filename) for w in unsafe) and _generalizes(traced, model, example)):
+    if unsafe and not (all(_in_torch(w.filename) or _reads_shape(w.filename, w.lineno) for w in unsafe)
+                       and _generalizes(traced, model, example)):
         where = f" at {Path(unsafe[0].filename).name}:{unsafe[0].lineno}"
         return f"the trace would record one path of a branch on tensor values{where}"
     return traced
@@ -93,6 +96,15 @@ def _in_torch(filename: str) -> bool:
     """A warning raised inside torch itself: an operator taking a tensor as a Python number for a scalar argument.
     In a torch.ao-converted model these are its scale and zero-point buffers, the same for every input."""
     return Path(torch.__file__).parent in Path(filename).resolve().parents
+
+
+_SHAPE = re.compile(r"\.shape\b|\.size\(|\.dim\(\)|\bndim\b")
+
+
+def _reads_shape(filename: str, lineno: int) -> bool:
+    """The warned line turns the input's shape into a Python number (``int(x.shape[-2])``, as TensorFlow-style
+    "same" padding does): a .ptl keeps the example's shapes, so the path recorded is the one every input takes."""
+    return bool(_SHAPE.search(linecache.getline(filename, lineno)))
 
 
 def _generalizes(traced: Any, model: torch.nn.Module, example: tuple[Any, ...]) -> bool:

@@ -51,11 +51,69 @@ class LayerStat:
     output_error: float | None = None  # 1 - cosine of the model's outputs to fp32, only this layer int8
     # input channels whose range dwarfs the median channel's: [{"channel": j, "ratio": r}], widest first
     outlier_channels: list[dict[str, float]] = field(default_factory=list)
+    input_rms: float | None = None  # the root mean square of the layer's input over the samples
+    padded_input: bool = False  # its input comes through an explicit pad op (TensorFlow-style "same" padding)
+    causes: list[str] = field(default_factory=list)  # why int8 costs here, from the figures above (``diagnose``)
+
+    @property
+    def input_resolution_db(self) -> float | None:
+        """How finely one int8 scale over the input's whole range resolves its typical value: the SQNR of a
+        signal of the input's RMS against the rounding noise of steps of range/255 (about 48 dB for values
+        spread evenly over the range; every factor of 2 by which the range outgrows the RMS costs 6 dB)."""
+        span = self.activation_max - self.activation_min
+        if not self.input_rms or span <= 0:
+            return None
+        step = span / 255
+        return 10.0 * math.log10(12 * self.input_rms**2 / step**2)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["sqnr_db"] = None if math.isinf(self.sqnr_db) else self.sqnr_db
+        data["input_resolution_db"] = self.input_resolution_db
         return data
+
+
+RANGE_DB = 30.0  # an input resolved worse than this by its int8 steps: its range, not the layer, costs the accuracy
+COMPOUNDED_DB = 15.0  # SQNR this far below the first layer's, with no cause of its own: error carried in
+NOISY_DB = 20.0  # an output whose noise is a tenth of its signal: worth a cause, however it got there
+ROUNDING_ERROR = 1e-3  # a layer whose int8 alone moves the model's outputs this much (1 - cosine) is worth naming
+
+
+def diagnose(layers: Sequence[LayerStat]) -> None:
+    """Fill each layer's ``causes`` (``layers`` in graph order): what its figures say int8 costs there.
+
+    - range: one scale over a range far wider than the input's typical value (``input_resolution_db``);
+    - channel: an input channel far wider than the median one (an activation outlier);
+    - padding: the input is padded in the graph: exact in int8 (the pad value 0 is the zero point), so it names
+      where an fp32 boundary falls rather than a loss;
+    - rounding: nothing of its own, yet int8 in this layer alone visibly moves the model's outputs;
+    - compounded: nothing of its own, yet the output is noisy (under 20 dB) and far noisier than the first
+      layer's: the error of the layers before it, grown through the net.
+    """
+    first = next((layer.sqnr_db for layer in layers if not math.isinf(layer.sqnr_db)), math.inf)
+    for layer in layers:
+        causes = []
+        resolution = layer.input_resolution_db
+        if resolution is not None and resolution < RANGE_DB:
+            causes.append(f"range: its input spans [{layer.activation_min:.3g}, {layer.activation_max:.3g}] at RMS "
+                          f"{layer.input_rms:.3g}, so int8 steps resolve it to {resolution:.0f} dB")
+        if layer.outlier_channels:
+            widest = layer.outlier_channels[0]
+            causes.append(f"channel: input channel {widest['channel']} is {widest['ratio']:.0f}x the median channel")
+        if layer.padded_input:
+            causes.append("padding: its input is padded in the graph (exact in int8: the pad value is the zero point)")
+        own = [cause for cause in causes if not cause.startswith("padding")]
+        compounded = layer.sqnr_db < min(first - COMPOUNDED_DB, NOISY_DB)
+        if not own and (layer.output_error or 0.0) >= ROUNDING_ERROR and resolution is not None and not compounded:
+            causes.append(f"rounding: nothing unusual in its ranges (input resolved to {resolution:.0f} dB); its "
+                          f"ordinary int8 rounding alone moves the outputs by {layer.output_error:.2g}, grown by the "
+                          "layers after it")
+        elif not own and compounded:
+            causes.append(f"compounded: its own input is resolved to {resolution:.0f} dB, but its output's SQNR is "
+                          f"{layer.sqnr_db:.1f} dB against {first:.1f} dB at the first layer: the error of the layers "
+                          "before it, grown through the net" if resolution is not None else
+                          f"compounded: output SQNR {layer.sqnr_db:.1f} dB against {first:.1f} dB at the first layer")
+        layer.causes = causes
 
 
 def _layer_of(node: torch.fx.Node) -> tuple[str, str] | None:
@@ -89,6 +147,7 @@ class _Recorder(torch.fx.Interpreter):
         self.outputs: dict[str, torch.Tensor] = {}
         self.ranges: dict[str, tuple[float, float, float | None, float | None]] = {}
         self.channels: dict[str, torch.Tensor] = {}  # per input channel max |x|
+        self.squares: dict[str, tuple[float, int]] = {}  # the input's sum of squares and element count
 
     def run_node(self, node: torch.fx.Node) -> Any:
         result = super().run_node(node)
@@ -100,6 +159,7 @@ class _Recorder(torch.fx.Interpreter):
             self.ranges[node.name] = (activation.min().item(), activation.max().item(),
                                       None if weight is None else weight.min().item(),
                                       None if weight is None else weight.max().item())
+            self.squares[node.name] = (activation.float().pow(2).sum().item(), activation.numel())
             if activation.dim() >= 2:
                 self.channels[node.name] = channel_max(activation, -1 if op_name(node) in ("linear", "matmul", "mm", "addmm",
                                                                                       "bmm") else 1)
@@ -113,6 +173,16 @@ class _Accumulator:
         self.max_err = 0.0
         self.ranges = [math.inf, -math.inf, None, None]
         self.channels: torch.Tensor | None = None
+        self.squares, self.count = 0.0, 0
+
+    def add_squares(self, squares: tuple[float, int] | None) -> None:
+        if squares is not None:
+            self.squares += squares[0]
+            self.count += squares[1]
+
+    @property
+    def rms(self) -> float | None:
+        return math.sqrt(self.squares / self.count) if self.count else None
 
     def add_channels(self, channels: torch.Tensor | None) -> None:
         if channels is not None:
@@ -159,6 +229,7 @@ def compare_layers(float_graph: torch.fx.GraphModule, quantized_graph: torch.fx.
                 if node in ref.outputs and node in got.outputs and ref.outputs[node].shape == got.outputs[node].shape:
                     totals[name].add(ref.outputs[node], got.outputs[node], ref.ranges[node])
                     totals[name].add_channels(ref.channels.get(node))
+                    totals[name].add_squares(ref.squares.get(node))
     stats = []
     for name, (_, kind) in nodes.items():
         total = totals[name]
@@ -167,8 +238,27 @@ def compare_layers(float_graph: torch.fx.GraphModule, quantized_graph: torch.fx.
         stats.append(LayerStat(name=user_name(name), kind=kind, sqnr_db=total.sqnr_db, max_abs_err=total.max_err,
                                weight_min=total.ranges[2], weight_max=total.ranges[3],
                                activation_min=total.ranges[0], activation_max=total.ranges[1],
-                               outlier_channels=total.outliers()))
+                               outlier_channels=total.outliers(), input_rms=total.rms,
+                               padded_input=_padded(float_graph, nodes[name][0])))
     return stats
+
+
+_PASS_THROUGH = {"dequantize_per_tensor", "quantize_per_tensor", "getitem", "clone", "contiguous"}
+
+
+def _padded(graph: torch.fx.GraphModule, name: str) -> bool:
+    """Whether the compute node ``name`` reads its input through a pad, past observers and quantize steps."""
+    node = next(node for node in graph.graph.nodes if node.name == name)
+    source = node.args[0] if node.args else None
+    for _ in range(8):
+        if not isinstance(source, torch.fx.Node) or not source.args:
+            return False
+        if source.op == "call_module" or op_name(source) in _PASS_THROUGH:  # an observer, or q/dq
+            source = source.args[0]
+            continue
+        amounts = source.args[1] if len(source.args) > 1 else ()
+        return op_name(source) in ("pad", "constant_pad_nd") and any(amount != 0 for amount in amounts)
+    return False
 
 
 def rank_sensitivity(graph: torch.fx.GraphModule, spec: QuantSpec, layers: Sequence[str], calibration: Sequence[tuple[Any, ...]],

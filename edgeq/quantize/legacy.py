@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -127,5 +128,19 @@ def quantize_legacy(model: nn.Module, example: tuple[Any, ...], calibration: Seq
             raise
         except Exception as exc:  # noqa: BLE001 - FX tracing and observers raise many kinds
             raise QuantizationError(
-                f"torch.ao {spec.scheme} quantization failed: {summarize(exc)}") from exc
+                f"torch.ao {spec.scheme} quantization failed: {summarize(exc)}{_fx_cause(exc)}") from exc
     return QuantResult(spec=spec, model=quantized, notes=notes + spec.float_note)
+
+
+def _fx_cause(exc: BaseException) -> str:
+    """Why FX symbolic tracing (torch.ao's static and QAT flows) failed, when the model's own code computed with
+    a traced value: where, and that the .pte flow (torch.export) does not have this limit."""
+    if "Proxy" not in str(exc) and "symbolically traced variables" not in str(exc):
+        return ""
+    import traceback
+
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__)
+              if "/torch/" not in frame.filename and "/edgeq/" not in frame.filename]
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno} ({frames[-1].line})" if frames else ""
+    return (f"; FX symbolic tracing cannot compute with a traced value in the model's forward{where}, as "
+            "TensorFlow-style padding does with the input's shape: the .pte flow (torch.export) builds this model")

@@ -140,3 +140,5 @@ class QuantResult:
     spec: QuantSpec
     model: torch.nn.Module
     notes: list[str] = field(default_factory=list)
+    # where int8 meets each layer kept in fp32 (``boundaries.boundary_patterns``), named when lowering fails
+    boundaries: list[str] = field(default_factory=list)

@@ -91,3 +91,29 @@ def test_the_fast_ranking_scores_only_the_worst_layers_and_lists_the_rest_in_sha
     ranking = fast_sensitivity(graph, spec, samples, samples, score, 1.0, refine=2)
     assert len(scored) == 2 and ranking[0][0] == "2"
     assert [drop for _, drop, _ in ranking] == [0.5, 0.5, None, None]
+
+
+def _stat(name, sqnr, low, high, rms, **kw):
+    from edgeq.quantize.layer_error import LayerStat
+
+    return LayerStat(name=name, kind="Conv2d", sqnr_db=sqnr, max_abs_err=0.1, weight_min=-1.0, weight_max=1.0,
+                     activation_min=low, activation_max=high, input_rms=rms, **kw)
+
+
+def test_each_layer_is_given_the_cause_its_figures_show():
+    from edgeq.quantize.layer_error import diagnose
+
+    layers = [
+        _stat("stem", 40.0, -1.0, 1.0, 0.5, output_error=0.05),  # well ranged, yet alone it moves the outputs
+        _stat("wide", 30.0, -100.0, 100.0, 0.5),  # one scale over 400x its RMS: about 7 dB
+        _stat("outlier", 32.0, 0.0, 6.0, 1.5, outlier_channels=[{"channel": 7, "ratio": 40.0}]),
+        _stat("padded", 35.0, 0.0, 6.0, 1.5, padded_input=True),  # a pad alone costs nothing
+        _stat("deep", 12.0, 0.0, 6.0, 1.5, output_error=1e-5),  # noisy only from what came before
+        _stat("quiet", 33.0, 0.0, 6.0, 1.5, output_error=1e-5),
+    ]
+    diagnose(layers)
+    causes = {layer.name: [cause.split(":")[0] for cause in layer.causes] for layer in layers}
+    assert causes == {"stem": ["rounding"], "wide": ["range"], "outlier": ["channel"], "padded": ["padding"],
+                      "deep": ["compounded"], "quiet": []}
+    assert "resolve it to 7 dB" in layers[1].causes[0]
+    assert layers[2].causes[0] == "channel: input channel 7 is 40x the median channel"
