@@ -143,7 +143,12 @@ def inspect_model(source: str | LoadedModel, profile: DeviceProfile, *, scheme: 
     say(f"comparing layer outputs on {min(len(chosen_samples), _SQNR_SAMPLES)} sample(s)")
     layers = compare_layers(float_graph, quantized_graph, chosen_samples[:_SQNR_SAMPLES])
     notes = list(exported.notes) + _judgement_notes(loaded, resolved, reference)
-    amplified = amplification_note(noise_amplification(prepared, chosen_samples, reference), len(layers))
+    try:
+        growth = noise_amplification(prepared, chosen_samples, reference)
+    except Exception as exc:  # noqa: BLE001 - the user's model on noisy inputs
+        notes.append(f"how the float model grows small errors could not be measured: {summarize(exc)}")
+        growth = None
+    amplified = amplification_note(growth, len(layers))
     if amplified:
         notes.append(amplified)
     if sensitivity:

@@ -433,8 +433,12 @@ class _Session:
         """Which layers block int8 and why: the model's own growth of small errors when it has it, else how
         little of the whole drop the worst layer explains."""
         samples = self.build.check_inputs[:_AMPLIFICATION_SAMPLES]
-        amplified = amplification_note(noise_amplification(self.prepared, samples, self.build.reference[:len(samples)]),
-                                       len(ranking))
+        try:
+            growth = noise_amplification(self.prepared, samples, self.build.reference[:len(samples)])
+        except Exception as exc:  # noqa: BLE001 - the user's model on noisy inputs; the search goes on without it
+            log.debug("measuring how the model grows small errors failed: %s", exc)
+            growth = None
+        amplified = amplification_note(growth, len(ranking))
         if amplified:
             return f"mixed precision missed the budget: {amplified}"
         layer, drop, _ = ranking[0]
