@@ -409,7 +409,6 @@ class _Session:
                                + ", ".join(f"{user_name(layer)} ({metrics.format_value(self.metric, -drop)}, "
                                            f"output error {error:.2g})" for layer, drop, error in ranking[:5]
                                            if drop is not None and error is not None))
-        met = False
         for count in sorted({min(count, len(ranking)) for count in _MIXED_COUNTS} - {0}):
             kept = tuple(layer for layer, _, _ in ranking[:count])
             trial = self.attempt(dataclasses.replace(first.spec, float_layers=kept),
@@ -418,10 +417,10 @@ class _Session:
                 continue
             self.search.append(f"{trial.spec.label} (fp32: {', '.join(user_name(k) for k in kept)}): {trial.budget_note}")
             if trial.within_budget:
-                met = True
                 break
-        if ranking and not met:
-            self.search.append(self._why_mixed_precision_missed(first, ranking))
+        else:  # no mixed candidate met the budget
+            if ranking:
+                self.search.append(self._why_mixed_precision_missed(first, ranking))
         if scheme == "static" and self.options.allow_qat and self.loaded.training is not None:
             trial = self.attempt(self.spec("qat", fmt), "quantization-aware training: static int8 missed the budget")
             if trial is not None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from edgeq.quantize.module_paths import op_name
+
 _PADS = {torch.ops.aten.pad.default, torch.ops.aten.constant_pad_nd.default}
 
 
@@ -67,8 +69,15 @@ def requantize_float_boundaries(graph: torch.fx.GraphModule) -> list[str]:
 
 
 def _short(node: torch.fx.Node) -> str:
-    name = getattr(node.target, "__name__", str(node.target)).split(".")[0]
+    name = op_name(node) or str(node.target)  # the graph's output node has no operator
     return {"quantize_per_tensor": "int8", "dequantize_per_tensor": "int8", "dequantize_per_channel": "int8 weight"}.get(name, name)
+
+
+def close_float_boundaries(graph: torch.fx.GraphModule, float_layers: tuple[str, ...]) -> list[str]:
+    """After ``convert_pt2e``: requantize the pads where int8 meets a float op, then return where int8 meets
+    each layer kept in fp32 (``QuantResult.boundaries``)."""
+    requantize_float_boundaries(graph)
+    return boundary_patterns(graph, float_layers)
 
 
 def boundary_patterns(graph: torch.fx.GraphModule, float_layers: tuple[str, ...]) -> list[str]:

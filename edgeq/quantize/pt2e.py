@@ -19,7 +19,7 @@ import torch
 
 from edgeq.errors import QuantizationError, summarize
 from edgeq.models.types import Training, TrainSet
-from edgeq.quantize.boundaries import boundary_patterns, requantize_float_boundaries
+from edgeq.quantize.boundaries import close_float_boundaries
 from edgeq.quantize.calibration import calibrate, calibration_samples
 from edgeq.quantize.embedding import quantize_embeddings
 from edgeq.quantize.lstm import replace_lstms
@@ -189,8 +189,7 @@ def quantize_pt2e(model: torch.nn.Module, example: tuple[Any, ...], calibration:
         converted = convert_pt2e(observe(graph, xnnpack_quantizer(spec), samples))
     except Exception as exc:  # noqa: BLE001
         raise QuantizationError(f"PT2E {spec.scheme} quantization failed: {summarize(exc)}") from exc
-    requantize_float_boundaries(converted)
-    boundaries = boundary_patterns(converted, spec.float_layers)
+    boundaries = close_float_boundaries(converted, spec.float_layers)
     if spec.scheme == "static":
         notes.append(f"calibrated on {len(samples)} sample(s) with the {spec.observer} observer"
                      + (", per-channel weights" if spec.per_channel else "")
@@ -221,9 +220,9 @@ def _quantize_qat(model: torch.nn.Module, example: tuple[Any, ...], spec: QuantS
         converted = convert_pt2e(prepared)
     except Exception as exc:  # noqa: BLE001
         raise QuantizationError(f"PT2E QAT conversion failed: {summarize(exc)}") from exc
-    requantize_float_boundaries(converted)
+    boundaries = close_float_boundaries(converted, spec.float_layers)
     return QuantResult(spec=spec, model=converted, notes=["quantization-aware training (XNNPACK QAT config)", *notes, *spec.float_note],
-                       boundaries=boundary_patterns(converted, spec.float_layers))
+                       boundaries=boundaries)
 
 
 def _export_trainable(model: torch.nn.Module, batch: tuple[Any, ...], example: tuple[Any, ...]) -> tuple[torch.nn.Module, list[str]]:

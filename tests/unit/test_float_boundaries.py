@@ -93,9 +93,9 @@ def test_any_one_layer_kept_fp32_lowers_and_computes_what_the_model_computes(tin
 def test_without_the_boundary_the_lowering_refuses_the_padded_fp32_convolution(tiny, tmp_path, monkeypatch):
     """The case the boundary exists for: ExecuTorch's InsertPadQDQPass makes the pad int8, and the fp32
     convolution it feeds then has an int8 input and a float weight."""
-    from edgeq.quantize import pt2e
+    from edgeq.quantize import boundaries
 
-    monkeypatch.setattr(pt2e, "requantize_float_boundaries", lambda graph: [])
+    monkeypatch.setattr(boundaries, "requantize_float_boundaries", lambda graph: [])
     with pytest.raises(ExportError, match="Weight and Input should both be quantized"):
         lowered(tiny, ("down.convolution",), tmp_path / "m.pte")
 
