@@ -38,7 +38,11 @@ METRICS = {
     "accuracy": Metric("accuracy", "points", 1.0, "the model's own accuracy metric"),
     "top1_agreement": Metric("top1_agreement", "points", 1.0, "percent of samples whose top-1 class matches fp32"),
     "cosine": Metric("cosine", "", 0.01, "mean cosine similarity of the outputs to fp32"),
+    # language models: a 4-bit model that keeps 95 % of fp32's next-token choices is the usual bar
+    "greedy_agreement": Metric("greedy_agreement", "points", 5.0, "percent of prompt positions whose greedy next "
+                               "token matches fp32, teacher-forced (language models)"),
 }
+LANGUAGE_MODEL_METRICS = ("greedy_agreement", "cosine")
 
 
 def resolve_metric(name: str | None, loaded: LoadedModel, reference: Sequence[Sequence[torch.Tensor]]) -> Metric:
@@ -52,6 +56,9 @@ def resolve_metric(name: str | None, loaded: LoadedModel, reference: Sequence[Se
         return METRICS["top1_agreement" if looks_like_logits else "cosine"]
     if name not in METRICS:
         raise ConfigError(f"unknown metric {name!r}", hint=f"use one of: {', '.join(METRICS)}")
+    if name == "greedy_agreement":
+        raise ConfigError(f"{loaded.name} is not run as a language model, so it generates no tokens to agree on",
+                          hint="use --metric top1_agreement or cosine (or --task causal-lm for a transformers causal LM)")
     if name == "accuracy" and loaded.eval_set is None and loaded.evaluator is None:
         raise ConfigError(f"{loaded.name} brings no evaluation data, so it has no accuracy to budget",
                           hint="use --metric top1_agreement or cosine, or return an evaluation as the factory's third item")

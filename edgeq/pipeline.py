@@ -31,7 +31,7 @@ from edgeq.models.types import Training
 from edgeq.numerics import amplification_note, noise_amplification
 from edgeq.profiles import DeviceProfile
 from edgeq.quantize import OBSERVERS, QuantSpec, choose_scheme
-from edgeq.quantize.spec import SCHEME_CHOICES, other_scheme
+from edgeq.quantize.spec import LANGUAGE_MODEL_SCHEMES, RUN_SCHEME_CHOICES, other_scheme
 from edgeq.results import DeployResult, FailedVariant, RunResult, VariantResult, recommend, write_out_dir
 from edgeq.selection import Budget
 from edgeq.transport import DeviceAddress, Transport, open_transport
@@ -78,10 +78,12 @@ class RunOptions:
     allow_qat: bool = True
     int8_embeddings: bool = True  # int8 .pte variants look embedding rows up in int8 (when the device can)
     sensitivity: str = "fast"  # how the search ranks layers for mixed precision: fast | exact
+    task: str = "auto"  # auto | causal-lm (generate, through ExecuTorch's LLM export) | forward (one forward pass)
+    new_tokens: int = 32  # a language model's tokens per timed generation
 
     def __post_init__(self) -> None:
-        if self.scheme not in SCHEME_CHOICES:
-            raise ConfigError(f"unknown scheme {self.scheme!r}", hint=f"use one of: {', '.join(SCHEME_CHOICES)}")
+        if self.scheme not in RUN_SCHEME_CHOICES:
+            raise ConfigError(f"unknown scheme {self.scheme!r}", hint=f"use one of: {', '.join(RUN_SCHEME_CHOICES)}")
         if self.max_drop is not None and self.max_drop < 0:
             raise ConfigError(f"--max-drop must be ≥ 0, got {self.max_drop}")
         if self.sensitivity not in SENSITIVITY_METHODS:
@@ -89,6 +91,8 @@ class RunOptions:
                               hint=f"use one of: {', '.join(SENSITIVITY_METHODS)}")
         if self.observer not in OBSERVERS:
             raise ConfigError(f"unknown observer {self.observer!r}", hint=f"use one of: {', '.join(OBSERVERS)}")
+        if self.task not in ("auto", "causal-lm", "forward"):
+            raise ConfigError(f"unknown task {self.task!r}", hint="use one of: auto, causal-lm, forward")
         BenchSpec(runs=self.runs, warmup=self.warmup, threads=self.threads or 1, timeout_s=self.timeout_s,
                   min_time_s=self.min_time_s)
 
@@ -126,12 +130,48 @@ def run(source: str | LoadedModel, profile: DeviceProfile, options: RunOptions |
         loaded = load_model(source) if isinstance(source, str) else source
         if training is not None:
             loaded.training = training
-        session = _Session(loaded, profile, options, fmt, target, say)
+        language, forward_only = _language_session(loaded, options, target, fmt, say)
+        session = language or _Session(loaded, profile, options, fmt, target, say)
+        if forward_only:
+            session.notices.append(forward_only)
         with tempfile.TemporaryDirectory(prefix="edgeq-run-") as scratch:
             return session.run(Path(scratch))
     finally:
         if owned:
             transport.close()
+
+
+def _language_session(loaded: LoadedModel, options: RunOptions, target: Target, fmt: str,
+                      say: Progress) -> tuple[Any, str | None]:
+    """``(session, None)`` for a causal language model (``edgeq.llm``), or ``(None, why)`` to measure the model's
+    forward pass as for any model (``why``: a warning, when it is a language model the export cannot take).
+
+    With ``--task causal-lm`` such a model is an error (exit 2) instead."""
+    from edgeq.llm.task import CAUSAL_LM, resolve_task
+
+    if resolve_task(options.task, loaded) != CAUSAL_LM:
+        if options.scheme in LANGUAGE_MODEL_SCHEMES:
+            raise ConfigError(f"--scheme {options.scheme} is a language model's scheme, and {loaded.name} is not run as "
+                              "one", hint="use auto, dynamic, static, qat or fp16, or --task causal-lm for a transformers "
+                                          "causal LM")
+        return None, None
+    from edgeq.llm.bench import LlmSettings
+    from edgeq.llm.session import LlmOptions, LlmSession, check_exportable
+
+    try:
+        check_exportable(loaded)
+    except ModelError as exc:
+        if options.task == CAUSAL_LM:
+            raise ConfigError(exc.message, hint=exc.hint) from exc
+        return None, (f"{exc.message}: measured as one fixed-length forward pass, without a KV cache (--task forward "
+                      "measures it so without this warning)")
+    if fmt != "pte":
+        raise ConfigError(f"{loaded.name} is a language model: it is exported as a .pte (ExecuTorch's LLM export), "
+                          f"not a .{fmt}", hint="drop --format, or use a profile that runs .pte")
+    settings = LlmSettings(new_tokens=options.new_tokens, threads=options.threads or target.profile.default_threads,
+                           timeout_s=options.timeout_s)
+    return LlmSession(loaded, target, LlmOptions(options.scheme, options.max_drop, options.metric, settings, options.out_dir),
+                      say), None
 
 
 def deploy(source: str | LoadedModel, profile: DeviceProfile, options: RunOptions | None = None, *,

@@ -48,6 +48,14 @@ class VariantResult:
     budget_note: str = "the float reference"
     remeasured: bool = False  # the first measurement was noisy (CV ≥ 10 %); this is the steadier of two
 
+    @property
+    def label(self) -> str:
+        return self.spec.label
+
+    @property
+    def is_float(self) -> bool:
+        return self.spec.scheme == "none"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             **_variant_fields(self.spec, "ok", self.scheme_reason),
@@ -88,6 +96,10 @@ class FailedVariant:
     @property
     def label(self) -> str:
         return self.spec.label
+
+    @property
+    def is_float(self) -> bool:
+        return self.spec.scheme == "none"
 
     @property
     def note(self) -> str:

@@ -115,7 +115,7 @@ def run_bench(transport: Transport, *, python: str, runner: str, artifact: str, 
         log.debug("runner stderr:\n%s", result.stderr)
         failure = DeviceEnvironmentError if error.get("environment") else BenchError
         raise failure(f"the runner failed on the device: {error.get('type', '?')}: {error.get('message', '')[:300]}"
-                      + _runtime_reason(result.stderr), hint="run with --debug to see the runner's stderr")
+                      + runtime_reason(result.stderr), hint="run with --debug to see the runner's stderr")
     if result.returncode != 0:
         raise BenchError(f"the runner exited {result.returncode} after reporting success")
     check_outputs = None
@@ -145,7 +145,7 @@ _RUNTIME_LOG = re.compile(r"^\[(?P<where>[\w./-]+\.(?:cpp|h)):\d+\] (?P<what>.*(
 _NOT_THE_MODEL = ("cpuinfo",)
 
 
-def _runtime_reason(stderr: str) -> str:
+def runtime_reason(stderr: str) -> str:
     """`` (XNNCompiler.cpp: Failed to create …)``: the first failure ExecuTorch logged, or nothing."""
     for found in _RUNTIME_LOG.finditer(stderr or ""):
         if not found["where"].startswith(_NOT_THE_MODEL):
@@ -172,4 +172,4 @@ def parse_report(stdout: str, stderr: str = "") -> dict[str, Any]:
 
 
 __all__ = ["WORKDIR_FOLDERS", "BenchResult", "Staged", "BenchSpec", "Comparison", "LatencyStats", "compare_samples",
-           "latency_stats", "parse_report", "run_bench", "runner_path", "stage_file", "stage_runner"]
+           "latency_stats", "parse_report", "run_bench", "runner_path", "runtime_reason", "stage_file", "stage_runner"]

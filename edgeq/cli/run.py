@@ -13,8 +13,9 @@ from edgeq.cli.tables import Cell, Column, print_table
 from edgeq.units import human_bytes, ratio
 from edgeq.errors import GateFailure
 from edgeq.metrics import METRICS, format_value
-from edgeq.cli.device import SCHEME_CHOICES, DeviceAddress, DeviceProfile, device_options
+from edgeq.cli.device import DeviceAddress, DeviceProfile, device_options
 from edgeq.quantize import OBSERVERS
+from edgeq.quantize.spec import RUN_SCHEME_CHOICES
 
 if TYPE_CHECKING:
     from edgeq.pipeline import RunResult
@@ -24,9 +25,15 @@ if TYPE_CHECKING:
 @click.command()
 @click.argument("model")
 @device_options
-@click.option("--scheme", type=click.Choice(SCHEME_CHOICES), default="auto", show_default=True,
+@click.option("--scheme", type=click.Choice(RUN_SCHEME_CHOICES), default="auto", show_default=True,
               help="auto picks from the model's layers (dynamic for LSTM/Transformer/MLP, static for conv nets) and, "
-                   "when that misses the budget, tries mixed precision and QAT.")
+                   "when that misses the budget, tries mixed precision and QAT; for a language model it measures fp32, "
+                   "8da8w and 8da4w and picks the fastest decoder within budget.")
+@click.option("--task", type=click.Choice(["auto", "causal-lm", "forward"]), default="auto", show_default=True,
+              help="causal-lm: generate with a KV cache (ExecuTorch's LLM export) and report tokens/s; forward: one "
+                   "forward pass; auto: causal-lm for a transformers causal LM.")
+@click.option("--new-tokens", type=click.IntRange(min=2), default=32, show_default=True,
+              help="A language model's tokens per timed generation.")
 @click.option("--format", "fmt", type=click.Choice(["pte", "ptl"]), default=None,
               help="Artifact format [default: the profile's first].")
 @click.option("--runs", type=int, default=50, show_default=True, help="Timed runs per variant.")
@@ -57,7 +64,7 @@ if TYPE_CHECKING:
 @click.option("--json", "as_json", is_flag=True, help="Print the run result as JSON on stdout.")
 def run(model: str, profile: DeviceProfile, device: DeviceAddress | None, scheme: str, fmt: str | None, runs: int,
         warmup: int, min_time_s: float, threads: int | None, timeout_s: float, max_drop: float | None, metric: str | None, observer: str, allow_qat: bool,
-        sensitivity: str, fp32_embeddings: bool, out_dir: Path | None, as_json: bool) -> None:
+        sensitivity: str, task: str, new_tokens: int, fp32_embeddings: bool, out_dir: Path | None, as_json: bool) -> None:
     """Quantize MODEL for a device, run fp32 and int8 there, and report both.
 
     MODEL is zoo:NAME (see the README), path/to/file.py:factory, or a saved
@@ -68,11 +75,13 @@ def run(model: str, profile: DeviceProfile, device: DeviceAddress | None, scheme
 
     options = RunOptions(scheme=scheme, format=fmt, runs=runs, warmup=warmup, min_time_s=min_time_s, threads=threads,
                          timeout_s=timeout_s, out_dir=out_dir, max_drop=max_drop, metric=metric, observer=observer, allow_qat=allow_qat,
-                         sensitivity=sensitivity, int8_embeddings=not fp32_embeddings)
+                         sensitivity=sensitivity, int8_embeddings=not fp32_embeddings, task=task, new_tokens=new_tokens)
     with progress() as say:
         result = run_pipeline(model, profile, options, device=device, progress=say)
     if as_json:
         print_json(result.to_dict())
+    elif getattr(result, "task", None) == "causal-lm":
+        print_language_model(result)
     else:
         print_result(result)
     if result.budget.enforced and not result.budget_met:
@@ -82,12 +91,12 @@ def run(model: str, profile: DeviceProfile, device: DeviceAddress | None, scheme
 
 
 def _best_quantized(result: RunResult) -> str:
-    quantized = [r for r in result.results if r.spec.scheme != "none" and r.quality is not None]
+    quantized = [r for r in result.results if not r.is_float and r.quality is not None]
     if not quantized:
-        failed = [f.label for f in result.failures if f.spec.scheme != "none"]
+        failed = [f.label for f in result.failures if not f.is_float]
         return f"none could be built ({', '.join(failed)} failed)" if failed else "none measured"
     best = max(quantized, key=lambda r: r.quality)
-    return f"{best.spec.label}, {best.budget_note}"
+    return f"{best.label}, {best.budget_note}"
 
 
 def print_result(result: RunResult, console: Console = stdout) -> None:
@@ -164,3 +173,45 @@ def _float_layers(names: list[str]) -> str:
 
 def _mebibytes(value: float | None, digits: int) -> str:
     return "—" if value is None else f"{value:.{digits}f} MiB"
+
+
+def print_language_model(result: Any, console: Console = stdout) -> None:
+    """A language model's run: per program the time to first token, prefill and decode tokens/s, size, memory and
+    the logits' agreement with fp32, then what was searched and chosen."""
+    data = result.to_dict()
+    device, chosen, prompts = data["device"], data["chosen"], data["prompts"]
+    base = data["results"][0]
+    columns = [Column("variant", kind="label"), Column("size"), Column("×fp32", drop=5), Column("first token", "TTFT"),
+               Column("prefill", "pre", drop=3), Column("decode"), Column("cv", drop=6), Column("model mem", "mem", drop=4),
+               Column("peak RSS", "RSS", drop=1), Column("greedy", "agree"), Column("KL", drop=2),
+               Column("cosine", "cos", drop=7)]
+    rows = [_language_row(row, base, chosen["label"]) for row in data["results"]]
+    print_table(columns, rows, console=console, padding=(0, 1), pad_edge=False,
+                title=f"{data['model']} on {data['profile']} ({device['arch']}, {device['threads']} thread(s)): "
+                      f"{prompts['timing_prompt_tokens']}-token prompt, {prompts['new_tokens']} new tokens",
+                caption=f"torch {device['torch']}, executorch {device['executorch']} on the device")
+    line(("first token: the prompt's prefill to the first new token (p50); decode: tokens/s after it (p50); greedy: "
+          f"next tokens that match fp32's, teacher-forced over {prompts['count']} prompts ({prompts['positions']} "
+          "positions); KL: mean divergence from fp32 (nats)", "dim"), console=console)
+    for searched in data["search"]:
+        line(("search:", "dim"), " ", searched, console=console)
+    for warning in data["warnings"] + device.get("warnings", []):
+        line(("warning:", "yellow"), " ", warning, console=console)
+    line(("chosen:", "bold"), f" {chosen['label']} — {chosen['reason']}", console=console)
+
+
+def _language_row(row: dict[str, Any], base: dict[str, Any], chosen: str) -> dict[str, Cell]:
+    label = row["label"] + (" *" if row["label"] == chosen else "")
+    if row["status"] == "failed":
+        return {"variant": as_text(label, "red"), "size": as_text("failed", "red"), "first token": as_text(row["failed_stage"], "red")}
+    agreement = row["agreement"] or {}
+    greedy = f"{100 * agreement['greedy_agreement']:.1f}%" if agreement else "—"
+    return {"variant": label, "size": human_bytes(row["size_bytes"]),
+            "×fp32": ratio(row["size_bytes"] / base["size_bytes"], suffix=""),
+            "first token": human_ms(row["first_token_ms"]["p50"]),
+            "prefill": f"{row['prefill_tokens_per_s']:.0f} tok/s", "decode": f"{row['decode_tokens_per_s']:.0f} tok/s",
+            "cv": f"{row['latency_ms']['cv']:.0%}" + ("!" if row["latency_ms"]["noisy"] else ""),
+            "model mem": _mebibytes(row.get("model_rss_mb"), 1), "peak RSS": _mebibytes(row["peak_rss_mb"], 0),
+            "greedy": greedy + ("" if row["within_budget"] else " ✗"),
+            "KL": f"{agreement['kl_mean']:.3g}" if agreement else "—",
+            "cosine": f"{agreement['cosine']:.4f}" if agreement else "—"}

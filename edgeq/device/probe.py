@@ -40,6 +40,10 @@ _KERNEL_PROBE = (
     "    import executorch.kernels.quantized\n"
     "except ImportError:\n"
     "    pass\n"
+    "try:\n"
+    "    from executorch.extension.llm.custom_ops import custom_ops\n"
+    "except Exception:\n"
+    "    pass\n"
     "print(json.dumps(sorted(bindings._get_operator_names())))\n"
 )
 PROBE_TIMEOUT_S = 120.0  # a first Python start on a slow board (or under emulation) takes a while

@@ -44,7 +44,7 @@ def build_artifact(loaded: LoadedModel, prepared: Any, spec: QuantSpec, cache: A
     hit = cache.lookup(key, spec.format)
     if hit is not None:
         log.info("reusing cached %s %s artifact %s", spec.variant, spec.format, key[:12])
-        return _artifact(hit, spec.format, cached=True)
+        return read_artifact(hit, spec.format, cached=True)
     try:
         return _build(loaded, prepared, spec, cache, profile_name, key, say)
     except (QuantizationError, ExportError) as exc:
@@ -91,13 +91,13 @@ def _build(loaded: LoadedModel, prepared: Any, spec: QuantSpec, cache: ArtifactC
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return _artifact(entry / f"model.{spec.format}", spec.format, cached=False)
+    return read_artifact(entry / f"model.{spec.format}", spec.format, cached=False)
 
 
-def _artifact(path: Path, fmt: str, *, cached: bool) -> Artifact:
+def read_artifact(path: Path, fmt: str, *, cached: bool) -> Artifact:
     manifest = Manifest.read(path.parent / "manifest.json")
     return Artifact(path=path, format=fmt, sha256=manifest.data["sha256"], size_bytes=manifest.data["size_bytes"],
                     manifest=manifest, cached=cached)
 
 
-__all__ = ["Artifact", "ArtifactCache", "Manifest", "build_artifact", "file_sha256"]
+__all__ = ["Artifact", "ArtifactCache", "Manifest", "build_artifact", "file_sha256", "read_artifact"]

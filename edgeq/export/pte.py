@@ -37,17 +37,18 @@ def write_pte(model: torch.nn.Module, example: tuple[Any, ...], path: Path) -> d
         "non_delegated_nodes": info.num_non_delegated_nodes,
         "delegated_subgraphs": info.num_delegated_subgraphs,
         "ops_outside_backend": outside,
-        "needs_kernels": _optional_kernels(program.executorch_program),
+        "needs_kernels": optional_kernels(program.executorch_program),
     }
 
 
 # Operator libraries a runtime may be built without (the portable kernels and XNNPACK are always there).
-_OPTIONAL_KERNELS = ("quantized_decomposed::",)
+_OPTIONAL_KERNELS = ("quantized_decomposed::", "llama::")
 
 
-def _optional_kernels(program: Any) -> list[str]:
+def optional_kernels(program: Any) -> list[str]:
     """The operators the program calls outside the delegate that come from an optional kernel library
-    (``quantized_decomposed::embedding_byte.out``): the device's runtime must have them registered."""
+    (``quantized_decomposed::embedding_byte.out``, a language model's ``llama::custom_sdpa.out``): the device's
+    runtime must have them registered."""
     return sorted({f"{op.name}.{op.overload}" if op.overload else op.name
                    for plan in program.execution_plan for op in plan.operators if op.name.startswith(_OPTIONAL_KERNELS)})
 

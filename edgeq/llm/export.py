@@ -1,25 +1,42 @@
 """Export a decoder through ExecuTorch's LLM export: a KV cache, the custom SDPA op, XNNPACK with its extended
-ops (without them only the dynamically quantized linears are delegated), and the schemes of issue 25."""
+ops (without them only the dynamically quantized linears are delegated), and the schemes of issue 25; each
+artifact cached by content like every other edgeq artifact."""
 
 from __future__ import annotations
 
+import datetime as _dt
+import functools
+import hashlib
+import json
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from edgeq.errors import ExportError, summarize
+from edgeq.export import Artifact, ArtifactCache, Manifest, file_sha256, read_artifact
+from edgeq.export.cache import model_digest
+from edgeq.export.manifest import toolchain_versions
 from edgeq.llm.checkpoint import write_checkpoint
 
-# scheme → (qmode, group size): int8 dynamic activations with int8 per-channel or int4 grouped weights
-SCHEMES = {"fp32": (None, None), "8da8w": ("8da8w", 0), "8da4w": ("8da4w", 32)}
+# scheme → (qmode, group size, what it is): int8 dynamic activations with int8 per-channel or int4 grouped weights
+SCHEMES = {
+    "fp32": (None, None, "fp32 weights"),
+    "8da8w": ("8da8w", 0, "int8 weights per channel, int8 dynamic activations"),
+    "8da4w": ("8da4w", 32, "int4 weights in groups of 32, int8 dynamic activations"),
+}
+MAX_CONTEXT = 128  # tokens the KV cache holds: prompt and generated
 
 
-def export_llm(model: torch.nn.Module, scheme: str, path: Path, max_context: int = 128, group_size: int | None = None) -> Path:
+def export_llm(model: torch.nn.Module, scheme: str, path: Path, max_context: int = MAX_CONTEXT,
+               group_size: int | None = None) -> Path:
     from executorch.examples.models.llama.export_llama_lib import _export_llama
     from executorch.extension.llm.export.config.llm_config import LlmConfig
 
-    qmode, default_group = SCHEMES[scheme]
+    qmode, default_group, _ = SCHEMES[scheme]
     # The checkpoint goes to a folder of its own with a neutral name: the export reads a checkpoint whose path
     # says "8da4w" as one already quantized (found the hard way: "Expected: torch.int8, got: torch.float32").
     with tempfile.TemporaryDirectory(prefix="edgeq-llm-") as folder:
@@ -38,6 +55,56 @@ def export_llm(model: torch.nn.Module, scheme: str, path: Path, max_context: int
         except Exception as exc:  # noqa: BLE001 - the export raises many kinds
             raise ExportError(f"ExecuTorch's LLM export failed for {scheme}: {summarize(exc)}") from exc
     return path
+
+
+@functools.cache
+def _code_digest() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def build_llm_artifact(name: str, fingerprint: str, model: torch.nn.Module, scheme: str, cache: ArtifactCache,
+                       profile_name: str, say: Callable[[str], None] | None = None,
+                       max_context: int = MAX_CONTEXT) -> Artifact:
+    """The ``.pte`` of ``scheme``, from the cache when this model was exported that way before."""
+    spec = {"task": "causal-lm", "scheme": scheme, "group_size": SCHEMES[scheme][1], "max_context": max_context}
+    key = hashlib.sha256(json.dumps({"model": model_digest(model), "spec": spec, "toolchain": toolchain_versions(),
+                                     "code": _code_digest(), "layout": 1}, sort_keys=True).encode()).hexdigest()
+    hit = cache.lookup(key, "pte")
+    if hit is not None:
+        return read_artifact(hit, "pte", cached=True)
+    if say:
+        say(f"exporting {scheme} .pte through ExecuTorch's LLM export (KV cache, XNNPACK)")
+    staging = cache.staging()
+    try:
+        path = export_llm(model, scheme, staging / "model.pte", max_context)
+        Manifest({"cache_key": key, "model": name, "fingerprint": fingerprint, "variant": scheme, "format": "pte",
+                  "precision": "fp32" if scheme == "fp32" else "int8" if scheme == "8da8w" else "int4",
+                  **spec, "engine": None, "sha256": file_sha256(path), "size_bytes": path.stat().st_size,
+                  "backend": _backend(path), "notes": [], "profile": profile_name, "versions": toolchain_versions(),
+                  "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")},
+                 ).write(staging / "manifest.json")
+        entry = cache.commit(staging, key)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return read_artifact(entry / "model.pte", "pte", cached=False)
+
+
+def _backend(path: Path) -> dict[str, Any]:
+    """What the program needs from the runtime: XNNPACK, and the LLM operators it calls outside it."""
+    from executorch.exir._serialize._program import deserialize_pte_binary
+
+    from edgeq.export.pte import optional_kernels
+
+    program = deserialize_pte_binary(path.read_bytes())
+    program = getattr(program, "program", program)
+    forward = [plan for plan in program.execution_plan if plan.name == "forward"]
+    return {"name": "xnnpack", "delegates": sum(len(plan.delegates) for plan in forward),
+            "needs_kernels": optional_kernels(program)}
 
 
 def load_llm(path: Path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -96,6 +97,11 @@ class LoadedModel:
     default_metric: str | None = None
     # The trailing example inputs that the model's forward takes by keyword, by name (a dict in the factory).
     keywords: tuple[str, ...] = ()
+    # A language model the zoo ships: "causal-lm", the prompts it is judged and timed on (token ids), and its
+    # tokenizer file. A user's transformers causal LM is detected instead (edgeq.llm.task).
+    task: str | None = None
+    prompts: Sequence[Sequence[int]] = field(default_factory=list)
+    tokenizer: Path | None = None
 
     @property
     def metric(self) -> str | None:

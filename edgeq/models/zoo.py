@@ -1,4 +1,5 @@
-"""Built-in models: two trained on real data for accuracy, two published architectures for speed, one NLP model."""
+"""Built-in models: two trained on real data for accuracy, two published architectures for speed, one NLP model, and
+a small language model."""
 
 from __future__ import annotations
 
@@ -85,6 +86,21 @@ def _minilm() -> LoadedModel:
     )
 
 
+def _tiny_llama() -> LoadedModel:
+    try:
+        from edgeq.llm import tiny_llama
+
+        model, tokenizer = tiny_llama.build()
+    except ImportError as exc:
+        raise ModelError(f"zoo:tiny-llama is not available: {exc}", hint="install the nlp extra") from exc
+    prompts = [tiny_llama.encode(tokenizer, text) for text in tiny_llama.prompts()]
+    return LoadedModel(
+        name="zoo:tiny-llama", model=model, example_inputs=(torch.tensor([prompts[0]]),), task="causal-lm",
+        prompts=prompts, tokenizer=tiny_llama.tokenizer_path(), fingerprint="zoo:tiny-llama",
+        description=ZOO["tiny-llama"].description,
+    )
+
+
 ZOO: dict[str, ZooEntry] = {
     entry.name: entry
     for entry in (
@@ -93,6 +109,8 @@ ZOO: dict[str, ZooEntry] = {
         ZooEntry("mobilenet-v2", "MobileNetV2 1.0 (224x224, deterministic random init; for speed, not accuracy)", lambda: _vision("mobilenet-v2")),
         ZooEntry("resnet-18", "ResNet-18 (224x224, deterministic random init; for speed, not accuracy)", lambda: _vision("resnet-18")),
         ZooEntry("minilm", "all-MiniLM-L6-v2 sentence embedder, 32 tokens (needs the nlp extra)", _minilm),
+        ZooEntry("tiny-llama", "Llama-architecture language model (0.9 M parameters) and byte-level BPE tokenizer, "
+                               "both made by edgeq from text it ships (needs the nlp extra)", _tiny_llama),
     )
 }
 

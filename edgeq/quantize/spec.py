@@ -14,6 +14,9 @@ if TYPE_CHECKING:
 SCHEMES = ("none", "dynamic", "static", "qat", "fp16")
 # What a run may ask for: a scheme, or ``auto`` (search from the expected-fastest scheme).
 SCHEME_CHOICES = ("auto", *SCHEMES)
+# A language model's schemes (edgeq.llm): int8 dynamic activations with int8 per-channel or int4 grouped weights.
+LANGUAGE_MODEL_SCHEMES = ("8da8w", "8da4w")
+RUN_SCHEME_CHOICES = (*SCHEME_CHOICES, *LANGUAGE_MODEL_SCHEMES)
 # How static quantization picks each activation's range from calibration data.
 OBSERVERS = ("histogram", "minmax", "moving_average", "percentile")
 # How a variant is quantized, per format: PT2E graph quantization (the main flow) or torchao's quantize_ on the
