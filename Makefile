@@ -18,7 +18,7 @@ demo: setup
 	$(BIN)/edgeq run zoo:digits-cnn --profile host
 
 test: setup
-	$(BIN)/python -m pytest -q -n 2 --durations=15
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=15
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -66,9 +66,13 @@ def push_artifact(target: Target, artifact: Artifact) -> Staged:
     if missing:
         runtime = ("the executor_runner at " + profile.native_runner if profile.runtime == "executor_runner"
                    else f"ExecuTorch {target.facts.executorch or '?'} under {profile.python}")
+        language = any(kernel.startswith("llama::") for kernel in missing)
         raise BenchError(f"the device's runtime ({runtime}) lacks {', '.join(missing)}, which this artifact calls "
-                         "outside XNNPACK (int8 embedding tables): not pushed",
-                         hint="build executor_runner with the quantized kernels (EXECUTORCH_BUILD_KERNELS_QUANTIZED=ON), "
+                         "outside XNNPACK (" + ("a language model's KV cache and attention" if language
+                                                else "int8 embedding tables") + "): not pushed",
+                         hint="install ExecuTorch with its LLM operators (executorch.extension.llm.custom_ops), or build "
+                              "executor_runner with EXECUTORCH_BUILD_KERNELS_LLM=ON" if language else
+                              "build executor_runner with the quantized kernels (EXECUTORCH_BUILD_KERNELS_QUANTIZED=ON), "
                               "or keep embedding tables fp32 (--fp32-embeddings)")
     return stage_file(target.transport, artifact.path, target.workdir, "artifacts", artifact.sha256, f".{artifact.format}")
 

@@ -193,6 +193,9 @@ def print_language_model(result: Any, console: Console = stdout) -> None:
     line(("first token: the prompt's prefill to the first new token (p50); decode: tokens/s after it (p50); greedy: "
           f"next tokens that match fp32's, teacher-forced over {prompts['count']} prompts ({prompts['positions']} "
           "positions); KL: mean divergence from fp32 (nats)", "dim"), console=console)
+    if any(row["status"] == "ok" and row["latency_ms"]["noisy"] for row in data["results"]):
+        line(("!", "yellow"), " decode-time spread (cv) ≥ 10 %: the device was busy, or each token takes so little "
+             "that the runtime's own overhead varies more than the model (try more --new-tokens)", console=console)
     for searched in data["search"]:
         line(("search:", "dim"), " ", searched, console=console)
     for warning in data["warnings"] + device.get("warnings", []):

@@ -59,8 +59,9 @@ def export_llm(model: torch.nn.Module, scheme: str, path: Path, max_context: int
 
 @functools.cache
 def _code_digest() -> str:
+    """The source of what writes the program (this module and the checkpoint's renaming)."""
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+    for path in (Path(__file__).resolve().parent / "checkpoint.py", Path(__file__).resolve()):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()

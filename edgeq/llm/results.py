@@ -75,6 +75,7 @@ class LlmFailure:
     stage: str  # export | run
     error: str
     scheme_reason: str
+    hint: str | None = None  # what to try, from the error
 
     @property
     def label(self) -> str:

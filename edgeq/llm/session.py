@@ -95,7 +95,7 @@ class LlmSession:
                     failure = self.failures[-1]
                     raise (ExportError if failure.stage == "export" else BenchError)(
                         f"{self.loaded.name}: fp32 {failure.stage} failed: {failure.error}",
-                        hint="no scheme can be measured without fp32; --debug shows the whole error")
+                        hint=failure.hint or "no scheme can be measured without fp32; --debug shows the whole error")
                 enforced = self.options.max_drop is not None
                 budget = Budget(self.metric, self.metric.default_max_drop if not enforced else self.options.max_drop,
                                 variant.quality, enforced, variant.agreement["positions"])
@@ -131,21 +131,21 @@ class LlmSession:
             artifact = build_llm_artifact(self.loaded.name, self.loaded.fingerprint, self.model, scheme, self.cache,
                                           self.profile.name, say=self.say)
         except ExportError as exc:
-            return self._failed(scheme, "export", exc.message, reason)
+            return self._failed(scheme, "export", exc.message, reason, exc.hint)
         try:
             self.say(f"generating with {scheme} .pte on the device ({self.options.settings.processes} processes × "
                      f"{self.options.settings.generations} generations of {self.options.settings.new_tokens} tokens)")
             bench = measure_llm(self.target, artifact, self.prompts[0], self.prompts, self.options.settings, scratch)
             agreement = compare_logits(self.reference, bench.logits or [])
         except (BenchError, ValueError) as exc:
-            return self._failed(scheme, "run", getattr(exc, "message", str(exc)), reason)
+            return self._failed(scheme, "run", getattr(exc, "message", str(exc)), reason, getattr(exc, "hint", None))
         quality = 100.0 * agreement["greedy_agreement"] if self.metric.name == "greedy_agreement" else agreement["cosine"]
         variant = LlmVariant(scheme, artifact, bench, agreement, reason, quality=quality)
         self.results.append(variant)
         return variant
 
-    def _failed(self, scheme: str, stage: str, error: str, reason: str) -> None:
-        failure = LlmFailure(scheme, stage, error, reason)
+    def _failed(self, scheme: str, stage: str, error: str, reason: str, hint: str | None = None) -> None:
+        failure = LlmFailure(scheme, stage, error, reason, hint)
         self.failures.append(failure)
         self.search.append(failure.note)
         self.say(failure.note)

@@ -5,12 +5,14 @@ The zoo's tiny Llama and the same weights brought as a user's `LlamaForCausalLM.
 artifacts (the cache keys on the weights), so the three exports are paid once."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 from edgeq_cli import edgeq
 
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore")]
+# one worker runs the module (make test: --dist loadgroup), so the zoo run and its exports are paid once
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore"), pytest.mark.xdist_group("language-models")]
 
 SCHEMES = ("fp32", "8da8w", "8da4w")
 SUPPORT = Path(__file__).resolve().parent.parent / "support"
@@ -108,3 +110,45 @@ def test_a_causal_lm_the_export_cannot_take_is_refused_by_name_or_measured_as_on
     assert [row["variant"] for row in result["results"]] == ["fp32"] and result["results"][0]["latency_ms"]["p50"] > 0
     assert any("GPT2LMHeadModel" in warning and "one fixed-length forward pass" in warning
                for warning in result["warnings"])
+
+
+BLOCK_LLM_OPERATORS = '''
+import sys
+
+
+class _NoLlmOperators:
+    """A device whose ExecuTorch was built without the LLM operators."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.startswith("executorch.extension.llm.custom_ops"):
+            raise ImportError(f"{name} is not part of this runtime")
+        return None
+
+
+sys.meta_path.insert(0, _NoLlmOperators())
+'''
+
+
+def test_a_runtime_without_the_llm_operators_is_refused_before_anything_is_pushed(zoo_run, tmp_path):
+    """The probe asks the device's runtime for llama::custom_sdpa and llama::update_cache; a runtime without them
+    gets the program refused with the reason, and the device never receives it."""
+    from dataclasses import replace
+
+    from edgeq.errors import BenchError
+    from edgeq.pipeline import RunOptions, run
+    from edgeq.profiles import load_profile
+    from edgeq.transport import LocalTransport
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(BLOCK_LLM_OPERATORS)
+    python = tmp_path / "python-without-llm-operators"
+    python.write_text(f"#!/bin/sh\nPYTHONPATH={site} exec {sys.executable} \"$@\"\n")
+    python.chmod(0o755)
+    device = replace(load_profile("host"), python=str(python), workdir=str(tmp_path / "device"))
+    with pytest.raises(BenchError) as refused:
+        run("zoo:tiny-llama", device, RunOptions(scheme="none", new_tokens=4), transport=LocalTransport())
+    assert "lacks llama::custom_sdpa.out, llama::update_cache.out" in refused.value.message
+    assert "a language model's KV cache and attention" in refused.value.message and "not pushed" in refused.value.message
+    assert "custom_ops" in refused.value.hint
+    assert not (tmp_path / "device" / "artifacts").exists()
