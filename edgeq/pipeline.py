@@ -23,6 +23,7 @@ from edgeq.device.probe import governor_and_temperature
 from edgeq.errors import BenchError, ConfigError, EdgeqError, ExportError, ModelError, QuantizationError
 from edgeq.export import Artifact
 from edgeq.inspection import SENSITIVITY_METHODS, sensitivity_ranking
+from edgeq.llm.task import TASKS
 from edgeq.measure import DeviceBench, Target, push_artifact, reach
 from edgeq.metrics import Metric
 from edgeq.models import LoadedModel, load_model
@@ -91,8 +92,8 @@ class RunOptions:
                               hint=f"use one of: {', '.join(SENSITIVITY_METHODS)}")
         if self.observer not in OBSERVERS:
             raise ConfigError(f"unknown observer {self.observer!r}", hint=f"use one of: {', '.join(OBSERVERS)}")
-        if self.task not in ("auto", "causal-lm", "forward"):
-            raise ConfigError(f"unknown task {self.task!r}", hint="use one of: auto, causal-lm, forward")
+        if self.task not in TASKS:
+            raise ConfigError(f"unknown task {self.task!r}", hint=f"use one of: {', '.join(TASKS)}")
         BenchSpec(runs=self.runs, warmup=self.warmup, threads=self.threads or 1, timeout_s=self.timeout_s,
                   min_time_s=self.min_time_s)
 
@@ -149,29 +150,36 @@ def _language_session(loaded: LoadedModel, options: RunOptions, target: Target, 
     With ``--task causal-lm`` such a model is an error (exit 2) instead."""
     from edgeq.llm.task import CAUSAL_LM, resolve_task
 
-    if resolve_task(options.task, loaded) != CAUSAL_LM:
-        if options.scheme in LANGUAGE_MODEL_SCHEMES:
-            raise ConfigError(f"--scheme {options.scheme} is a language model's scheme, and {loaded.name} is not run as "
-                              "one", hint="use auto, dynamic, static, qat or fp16, or --task causal-lm for a transformers "
-                                          "causal LM")
-        return None, None
-    from edgeq.llm.bench import LlmSettings
-    from edgeq.llm.session import LlmOptions, LlmSession, check_exportable
+    forward_only = None
+    if resolve_task(options.task, loaded) == CAUSAL_LM:
+        from edgeq.llm.session import check_exportable
 
-    try:
-        check_exportable(loaded)
-    except ModelError as exc:
-        if options.task == CAUSAL_LM:
-            raise ConfigError(exc.message, hint=exc.hint) from exc
-        return None, (f"{exc.message}: measured as one fixed-length forward pass, without a KV cache (--task forward "
-                      "measures it so without this warning)")
+        try:
+            check_exportable(loaded)
+        except ModelError as exc:
+            if options.task == CAUSAL_LM:
+                raise ConfigError(exc.message, hint=exc.hint) from exc
+            forward_only = (f"{exc.message}: measured as one fixed-length forward pass, without a KV cache "
+                            "(--task forward measures it so without this warning)")
+        else:
+            return _language_model(loaded, options, target, fmt, say), None
+    if options.scheme in LANGUAGE_MODEL_SCHEMES:
+        raise ConfigError(f"--scheme {options.scheme} is a language model's scheme, and {loaded.name} is not run as one",
+                          hint="use auto, dynamic, static, qat or fp16, or --task causal-lm for a Llama or Qwen2 causal LM")
+    return None, forward_only
+
+
+def _language_model(loaded: LoadedModel, options: RunOptions, target: Target, fmt: str, say: Progress) -> Any:
+    from edgeq.llm.bench import LlmSettings
+    from edgeq.llm.session import LlmOptions, LlmSession
+
     if fmt != "pte":
         raise ConfigError(f"{loaded.name} is a language model: it is exported as a .pte (ExecuTorch's LLM export), "
                           f"not a .{fmt}", hint="drop --format, or use a profile that runs .pte")
     settings = LlmSettings(new_tokens=options.new_tokens, threads=options.threads or target.profile.default_threads,
                            timeout_s=options.timeout_s)
     return LlmSession(loaded, target, LlmOptions(options.scheme, options.max_drop, options.metric, settings, options.out_dir),
-                      say), None
+                      say)
 
 
 def deploy(source: str | LoadedModel, profile: DeviceProfile, options: RunOptions | None = None, *,
