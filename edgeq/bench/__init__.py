@@ -109,13 +109,7 @@ def run_bench(transport: Transport, *, python: str, runner: str, artifact: str, 
     if check and check_out:
         argv += ["--check", check, "--check-out", check_out]
     result = transport.run(argv, timeout_s=spec.timeout_s, check=False)
-    report = parse_report(result.stdout, result.stderr)
-    if not report.get("ok"):
-        error = report.get("error", {})
-        log.debug("runner stderr:\n%s", result.stderr)
-        failure = DeviceEnvironmentError if error.get("environment") else BenchError
-        raise failure(f"the runner failed on the device: {error.get('type', '?')}: {error.get('message', '')[:300]}"
-                      + runtime_reason(result.stderr), hint="run with --debug to see the runner's stderr")
+    report = successful_report(result, "the runner")
     if result.returncode != 0:
         raise BenchError(f"the runner exited {result.returncode} after reporting success")
     check_outputs = None
@@ -145,12 +139,25 @@ _RUNTIME_LOG = re.compile(r"^\[(?P<where>[\w./-]+\.(?:cpp|h)):\d+\] (?P<what>.*(
 _NOT_THE_MODEL = ("cpuinfo",)
 
 
-def runtime_reason(stderr: str) -> str:
+def _runtime_reason(stderr: str) -> str:
     """`` (XNNCompiler.cpp: Failed to create …)``: the first failure ExecuTorch logged, or nothing."""
     for found in _RUNTIME_LOG.finditer(stderr or ""):
         if not found["where"].startswith(_NOT_THE_MODEL):
             return f" ({found['where']}: {found['what'].strip()[:200]})"
     return ""
+
+
+def successful_report(result: Any, runner: str) -> dict[str, Any]:
+    """The report of a runner that succeeded; a failure it reported is raised, as ``DeviceEnvironmentError`` when
+    the device's environment refused (no runtime, no operators) and ``BenchError`` otherwise."""
+    report = parse_report(result.stdout, result.stderr)
+    if not report.get("ok"):
+        error = report.get("error", {})
+        log.debug("%s's stderr:\n%s", runner, result.stderr)
+        failure = DeviceEnvironmentError if error.get("environment") else BenchError
+        raise failure(f"{runner} failed on the device: {error.get('type', '?')}: {error.get('message', '')[:300]}"
+                      + _runtime_reason(result.stderr), hint="run with --debug to see the runner's stderr")
+    return report
 
 
 def parse_report(stdout: str, stderr: str = "") -> dict[str, Any]:
@@ -172,4 +179,4 @@ def parse_report(stdout: str, stderr: str = "") -> dict[str, Any]:
 
 
 __all__ = ["WORKDIR_FOLDERS", "BenchResult", "Staged", "BenchSpec", "Comparison", "LatencyStats", "compare_samples",
-           "latency_stats", "parse_report", "run_bench", "runner_path", "runtime_reason", "stage_file", "stage_runner"]
+           "latency_stats", "parse_report", "run_bench", "runner_path", "stage_file", "stage_runner", "successful_report"]

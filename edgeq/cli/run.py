@@ -118,12 +118,7 @@ def print_result(result: RunResult, console: Console = stdout) -> None:
     if any(row["latency_ms"]["noisy"] for row in measured):
         line(("!", "yellow"), " latency spread (cv) ≥ 10 % even in the steadier of two measurements: the device was "
              "busy or the model is too small to time well (try --min-time 2)", console=console)
-    for searched in data["search"]:
-        line(("search:", "dim"), " ", searched, console=console)
-    for warning in data["warnings"] + device.get("warnings", []):
-        line(("warning:", "yellow"), " ", warning, console=console)
-    judged = f"; {chosen['caution']}" if chosen.get("caution") else ""
-    line(("chosen:", "bold"), f" {chosen['label']} — {chosen['reason']}{judged}", console=console)
+    _search_warnings_and_choice(data, console)
     for row in data["results"]:
         if row["status"] == "failed" and not any(row["error"] in searched for searched in data["search"]):
             line((f"{row['label']} failed at {row['failed_stage']}:", "red"), " ", row["error"], console=console)
@@ -196,11 +191,18 @@ def print_language_model(result: Any, console: Console = stdout) -> None:
     if any(row["status"] == "ok" and row["latency_ms"]["noisy"] for row in data["results"]):
         line(("!", "yellow"), " decode-time spread (cv) ≥ 10 %: the device was busy, or each token takes so little "
              "that the runtime's own overhead varies more than the model (try more --new-tokens)", console=console)
+    _search_warnings_and_choice(data, console)
+
+
+def _search_warnings_and_choice(data: dict[str, Any], console: Console) -> None:
+    """What the run searched, what the user should know, and the artifact chosen (with what the choice rests on)."""
     for searched in data["search"]:
         line(("search:", "dim"), " ", searched, console=console)
-    for warning in data["warnings"] + device.get("warnings", []):
+    for warning in data["warnings"] + data["device"].get("warnings", []):
         line(("warning:", "yellow"), " ", warning, console=console)
-    line(("chosen:", "bold"), f" {chosen['label']} — {chosen['reason']}", console=console)
+    chosen = data["chosen"]
+    judged = f"; {chosen['caution']}" if chosen.get("caution") else ""
+    line(("chosen:", "bold"), f" {chosen['label']} — {chosen['reason']}{judged}", console=console)
 
 
 def _language_row(row: dict[str, Any], base: dict[str, Any], chosen: str) -> dict[str, Cell]:

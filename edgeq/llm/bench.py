@@ -9,7 +9,6 @@ chosen artifact and the lab's gate read: tokens per second is 1000 over their me
 from __future__ import annotations
 
 import json
-import logging
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,14 +17,12 @@ from typing import Any
 import torch
 
 from edgeq._resources import resource_dir
-from edgeq.bench import parse_report, runtime_reason, stage_file
+from edgeq.bench import stage_file, successful_report
 from edgeq.bench.stats import LatencyStats, latency_stats
 from edgeq.digest import file_sha256
-from edgeq.errors import BenchError, ConfigError, DeviceEnvironmentError
+from edgeq.errors import BenchError, ConfigError
 from edgeq.export import Artifact
 from edgeq.measure import Target, push_artifact
-
-log = logging.getLogger(__name__)
 
 LLM_RUNNER_NAME = "edgeq_llm_runner.py"
 
@@ -113,15 +110,7 @@ def measure_llm(target: Target, artifact: Artifact, prompt: list[int], check: li
         if index == 0 and check:
             remote_out = f"{workdir}/outputs/{artifact.sha256[:16]}-llm-{secrets.token_hex(4)}.pt"
             argv += ["--check", remote_check, "--check-out", remote_out]
-        result = transport.run(argv, timeout_s=settings.timeout_s, check=False)
-        report = parse_report(result.stdout, result.stderr)
-        if not report.get("ok"):
-            error = report.get("error", {})
-            log.debug("LLM runner stderr:\n%s", result.stderr)
-            failure = DeviceEnvironmentError if error.get("environment") else BenchError
-            raise failure(f"the LLM runner failed on the device: {error.get('type', '?')}: "
-                          f"{error.get('message', '')[:300]}" + runtime_reason(result.stderr),
-                          hint="run with --debug to see the runner's stderr")
+        report = successful_report(transport.run(argv, timeout_s=settings.timeout_s, check=False), "the LLM runner")
         if remote_out:
             local = scratch / f"llm-logits-{artifact.sha256[:16]}.pt"
             transport.pull(remote_out, local)

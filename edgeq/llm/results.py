@@ -24,16 +24,10 @@ def _precision(scheme: str) -> str:
     return {"fp32": "fp32", "8da8w": "int8", "8da4w": "int4"}[scheme]
 
 
-@dataclass
-class LlmVariant:
+class _Scheme:
+    """How every output names a language model's program: its scheme, as a .pte."""
+
     scheme: str
-    artifact: Artifact
-    bench: LlmBench
-    agreement: dict[str, float] | None  # agreement.compare_logits against fp32 eager
-    scheme_reason: str
-    quality: float | None = None
-    within_budget: bool = True
-    budget_note: str = "the float reference"
 
     @property
     def label(self) -> str:
@@ -42,6 +36,18 @@ class LlmVariant:
     @property
     def is_float(self) -> bool:
         return self.scheme == "fp32"
+
+
+@dataclass
+class LlmVariant(_Scheme):
+    scheme: str
+    artifact: Artifact
+    bench: LlmBench
+    agreement: dict[str, float] | None  # agreement.compare_logits against fp32 eager
+    scheme_reason: str
+    quality: float | None = None
+    within_budget: bool = True
+    budget_note: str = "the float reference"
 
     def to_dict(self) -> dict[str, Any]:
         bench = self.bench
@@ -68,7 +74,7 @@ class LlmVariant:
 
 
 @dataclass
-class LlmFailure:
+class LlmFailure(_Scheme):
     """A scheme that could not be exported or run: a finding of the run, not its end."""
 
     scheme: str
@@ -76,14 +82,6 @@ class LlmFailure:
     error: str
     scheme_reason: str
     hint: str | None = None  # what to try, from the error
-
-    @property
-    def label(self) -> str:
-        return artifact_label(self.scheme, "pte")
-
-    @property
-    def is_float(self) -> bool:
-        return self.scheme == "fp32"
 
     @property
     def note(self) -> str:

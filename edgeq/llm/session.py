@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from edgeq.cache import cache_dir
@@ -37,7 +37,7 @@ class LlmOptions:
     scheme: str = "auto"  # auto | none | fp32 | 8da8w | 8da4w
     max_drop: float | None = None
     metric: str | None = None
-    settings: LlmSettings = LlmSettings()
+    settings: LlmSettings = field(default_factory=LlmSettings)
     out_dir: Path | None = None  # copy the programs, their manifests, the tokenizer and result.json here
 
     def __post_init__(self) -> None:
@@ -149,7 +149,6 @@ class LlmSession:
         self.failures.append(failure)
         self.search.append(failure.note)
         self.say(failure.note)
-        return None
 
     def _warnings(self) -> list[str]:
         warnings = []
