@@ -60,16 +60,27 @@ class _Environment(Exception):
 
 
 def _runtime():
-    """ExecuTorch's Python bindings with the LLM operators registered (imported before the memory baseline)."""
+    """ExecuTorch's bindings with the LLM operators registered (imported before the memory baseline).
+
+    The operators' library is loaded directly rather than through ``custom_ops.py``, which also registers their
+    export-time Python kernels and so needs what a lean device's torch may lack (sympy, on the emulated board)."""
     try:
-        from executorch.extension.pybindings import portable_lib
+        from executorch.extension.pybindings import _portable_lib as runtime
     except ImportError as exc:
         raise _Environment(f"no ExecuTorch runtime: {exc}") from exc
     try:
-        from executorch.extension.llm.custom_ops import custom_ops  # noqa: F401 - llama::custom_sdpa, update_cache
-    except Exception as exc:  # noqa: BLE001 - a runtime built without the LLM operators
+        import glob
+
+        import torch
+        import executorch.extension.llm.custom_ops as operators
+
+        libraries = glob.glob(os.path.join(os.path.dirname(operators.__file__), "libcustom_ops_aot_lib*"))
+        if not libraries:
+            raise ImportError("no libcustom_ops_aot_lib beside it")
+        torch.ops.load_library(libraries[0])
+    except (ImportError, OSError, RuntimeError) as exc:
         raise _Environment(f"ExecuTorch here has no LLM operators (executorch.extension.llm.custom_ops): {exc}") from exc
-    return portable_lib
+    return runtime
 
 
 def _load(runtime, path):

@@ -40,8 +40,9 @@ _KERNEL_PROBE = (
     "    import executorch.kernels.quantized\n"
     "except ImportError:\n"
     "    pass\n"
-    "try:\n"
-    "    from executorch.extension.llm.custom_ops import custom_ops\n"
+    "try:\n"  # a language model's operators, loaded as edgeq_llm_runner.py loads them
+    "    import glob, os, executorch.extension.llm.custom_ops as llm\n"
+    "    torch.ops.load_library(glob.glob(os.path.join(os.path.dirname(llm.__file__), 'libcustom_ops_aot_lib*'))[0])\n"
     "except Exception:\n"
     "    pass\n"
     "print(json.dumps(sorted(bindings._get_operator_names())))\n"

@@ -69,6 +69,11 @@ class LlmSession:
             raise ConfigError(f"{loaded.name}: a prompt of {longest} tokens and {options.settings.new_tokens} new tokens "
                               f"exceed the KV cache's {MAX_CONTEXT} positions",
                               hint="give shorter prompts, or fewer --new-tokens")
+        vocab = getattr(getattr(loaded.model, "config", None), "vocab_size", None)
+        beyond = [token for prompt in self.prompts for token in prompt if vocab is not None and not 0 <= token < vocab]
+        if beyond:
+            raise ModelError(f"{loaded.name}: the prompts hold token id {beyond[0]}, outside the model's vocabulary of "
+                             f"{vocab}", hint="make the prompts with the model's own tokenizer")
         self.cache = ArtifactCache(cache_dir() / "artifacts")
         self.model = loaded.model.eval()
         self.say("computing fp32's logits on the prompts")
