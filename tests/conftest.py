@@ -7,6 +7,13 @@ import pytest
 SUPPORT = Path(__file__).parent / "support"
 sys.path.insert(0, str(SUPPORT))  # the public fakes and helpers tests import: edgeq_cli, user_models
 
+# xdist workers share the machine's cores: torch in each worker (and in each `edgeq` it starts) gets its share, not
+# every core, or the workers' OpenMP threads spin-wait on each other (training zoo:digits-cnn takes 11 s alone, and
+# over 200 s beside another worker doing the same). Set before torch is imported; a benchmark's runner still takes
+# the profile's --threads.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
+
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_home(tmp_path_factory):
