@@ -121,7 +121,14 @@ def test_the_docs_define_the_files_their_commands_use():
     assert len(COMMANDS) > 20
 
 
-@pytest.mark.parametrize("command", COMMANDS, ids=[f"{c.where} {c.normal}"[:120] for c in COMMANDS])
+def _on_one_worker(command: Command) -> list[pytest.MarkDecorator]:
+    """A language model's run goes to the worker of tests/e2e/test_language_models.py (make test: --dist loadgroup),
+    so the programs both export are exported once, not twice at the same time."""
+    return [pytest.mark.xdist_group("language-models")] if "zoo:tiny-llama" in command.normal else []
+
+
+@pytest.mark.parametrize("command", [pytest.param(c, id=f"{c.where} {c.normal}"[:120], marks=_on_one_worker(c))
+                                     for c in COMMANDS])
 def test_a_documented_command_runs_as_the_docs_say(command, reader):
     reason = why_not_here(command)
     if reason is not None:
