@@ -1,3 +1,4 @@
 """Decoder language models on the device: ExecuTorch's LLM export (KV cache, 4-bit weights) from a Hugging Face
-causal LM, and tokens per second measured where they run. Work in progress (issue 25): the export and the
-teacher-forced comparison are here; the runner, the table and the lab are not yet."""
+causal LM, generated with in fresh runner processes on the device (time to first token, tokens per second,
+memory) and judged on their logits against fp32, teacher-forced (``edgeq run``; docs/language-models.md). The
+lab, releases and ``edgeq inspect`` do not treat language models apart yet (issue 25)."""
