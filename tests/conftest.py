@@ -17,17 +17,27 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_home(tmp_path_factory):
-    """Keep device workdirs (~/.cache/edgeq/device) out of the real home; share one artifact cache per session."""
+    """Keep device workdirs (~/.cache/edgeq/device) out of the real home; share one artifact cache per run."""
     home = tmp_path_factory.mktemp("home")
     saved = {key: os.environ.get(key) for key in ("HOME", "EDGEQ_CACHE_DIR")}
     os.environ["HOME"] = str(home)
-    os.environ.setdefault("EDGEQ_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    os.environ.setdefault("EDGEQ_CACHE_DIR", str(_run_cache(tmp_path_factory)))
     yield home
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+def _run_cache(tmp_path_factory) -> Path:
+    """The artifact cache of this run: xdist's workers share one (their temp folders sit in the run's), as they share
+    CI's EDGEQ_CACHE_DIR, so a zoo model is trained and an artifact built once, not once a worker."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return tmp_path_factory.mktemp("cache")
+    shared = tmp_path_factory.getbasetemp().parent / "cache"
+    shared.mkdir(exist_ok=True)
+    return shared
 
 
 @pytest.fixture

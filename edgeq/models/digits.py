@@ -8,6 +8,7 @@ cached so only the first use pays for training.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -97,7 +98,7 @@ def build(kind: str, cache_dir: Path) -> tuple[nn.Module, tuple[torch.Tensor], E
         log.info("training digits-%s on %d samples (once; cached in %s)", kind, len(x_train), weights)
         _train(model, x_train, y_train, epochs=25 if kind == "cnn" else 40)
         weights.parent.mkdir(parents=True, exist_ok=True)
-        tmp = weights.with_suffix(".tmp")
+        tmp = weights.with_suffix(f".{os.getpid()}.tmp")  # another process may be training into the same cache
         torch.save(model.state_dict(), tmp)
         tmp.replace(weights)
     eval_set = EvalSet(inputs=[(x_test[i:i + 1],) for i in range(len(x_test))], labels=y_test.tolist())

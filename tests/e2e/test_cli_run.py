@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from edgeq_cli import edgeq
 
-pytestmark = pytest.mark.slow
+# one worker runs the module (make test: --dist loadgroup), so the digits_cnn run is made once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cli-run")]
 
 
 def run_json(*args: str) -> dict:

@@ -52,6 +52,7 @@ def test_a_run_prints_a_model_source_full_of_markup_unchanged_in_progress_table_
     assert f"warning: numerics cannot judge {vanishing_name} on these inputs" in shown
 
 
+@pytest.mark.xdist_group("run-output")  # on the worker that runs vanishing_result for test_run_output.py
 def test_json_carries_a_model_name_full_of_markup_unchanged(vanishing_name, vanishing_result):
     assert vanishing_result["model"] == vanishing_name
     assert any(warning.startswith(f"numerics cannot judge {vanishing_name} ") for warning in vanishing_result["warnings"])

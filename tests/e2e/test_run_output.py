@@ -11,7 +11,9 @@ import pytest
 from rich.console import Console
 from terminal import run_in_terminal
 
-pytestmark = pytest.mark.slow
+# one worker runs the module (make test: --dist loadgroup), so plain_mlp_run and the session's vanishing_result
+# (tests/e2e/conftest.py; test_messages_are_text.py reads it too, in this group) are run once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("run-output")]
 
 EDGEQ = [sys.executable, "-m", "edgeq"]
 SUPPORT = Path(__file__).parents[1] / "support"

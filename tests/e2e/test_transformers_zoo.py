@@ -14,7 +14,8 @@ import pytest
 import edgeq
 from edgeq import RunOptions, load_profile
 
-pytestmark = pytest.mark.slow
+# one worker runs the module (make test: --dist loadgroup), so each architecture is built once (run_zoo)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("transformers-zoo")]
 
 # a text encoder, a causal LM, a hybrid conv + attention phone model, a ConvNet, a speech encoder
 ARCHITECTURES = ("bert_encoder", "gpt2_lm", "mobilevitv2_classifier", "resnet_classifier", "whisper_encoder")

@@ -31,7 +31,8 @@ from edgeq.lab.plan import LabRequest
 from edgeq.lab.scheduler import run_lab
 from edgeq.lab.store import open_store
 
-pytestmark = pytest.mark.slow
+# one worker runs the module (make test: --dist loadgroup), so the six devices start and the matrix runs once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("lab-on-devices")]
 
 SUPPORT = Path(__file__).resolve().parent.parent / "support"
 SHELL = SUPPORT / "lab_device_shell.sh"

@@ -30,7 +30,8 @@ from edgeq.package import layout
 from edgeq.package.archive import write_tar_gz
 from edgeq.package.signing import sign_folder
 
-pytestmark = pytest.mark.slow
+# one worker runs the module (make test: --dist loadgroup), so the bundle and the lab store are made once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("release")]
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_EXECUTOR_RUNNER = REPO / "tests" / "support" / "fake_executor_runner.py"
