@@ -10,22 +10,25 @@ device of the profile (``edgeq.measure``, which takes the build's ``workload``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from edgeq.bench import BenchSpec
 from edgeq.cache import cache_dir
-from edgeq.errors import ModelError, summarize
+from edgeq.errors import ConfigError, ModelError, summarize
 from edgeq.export import Artifact, ArtifactCache, build_artifact
 from edgeq.inspection import check_samples
-from edgeq.measure import Workload
+from edgeq.measure import DeviceBench, Target, Workload
 from edgeq.metrics import Metric, resolve_metric
 from edgeq.models import LoadedModel
 from edgeq.models.tracing import prepare_for_tracing
 from edgeq.numerics import cannot_judge, flatten_outputs
 from edgeq.profiles import DeviceProfile
-from edgeq.quantize import QuantSpec
+from edgeq.quantize import QuantSpec, choose_scheme
 from edgeq.quantize.embedding import quantizable_embeddings
+from edgeq.quantize.spec import LANGUAGE_MODEL_SCHEMES
 
 MAX_CHECK_SAMPLES = 512
 _MAX_NATIVE_CHECK_SAMPLES = 128  # the native runner takes one process per sample
@@ -67,6 +70,18 @@ class ModelBuild:
         if self.metric.name == "accuracy" and self.loaded.eval_set is None:
             return None
         return len(self.check_inputs)
+
+    def resolve(self, scheme: str) -> str:
+        """A scheme as asked (``auto`` or a named one) → the one built; a language model's scheme is a
+        ``ConfigError`` naming the schemes this model takes."""
+        if scheme in LANGUAGE_MODEL_SCHEMES:
+            raise ConfigError(f"{self.loaded.name} is not run as a language model: scheme {scheme!r} does not apply to it",
+                              hint="use none, auto, dynamic, static, qat or fp16")
+        return choose_scheme(self.prepared)[0] if scheme == "auto" else scheme
+
+    def device_bench(self, target: Target, spec: BenchSpec, scratch: Path) -> DeviceBench:
+        """This build's workload staged on a device, timed as ``spec`` says; every measurement kept as taken."""
+        return DeviceBench(target, self.workload, spec, scratch, remeasure_noisy=False)
 
     def spec(self, scheme: str, fmt: str, **overrides: Any) -> QuantSpec:
         """The variant ``scheme`` in ``fmt`` for this profile's engine."""

@@ -148,34 +148,27 @@ def _language_session(loaded: LoadedModel, options: RunOptions, target: Target, 
     forward pass as for any model (``why``: a warning, when it is a language model the export cannot take).
 
     With ``--task causal-lm`` such a model is an error (exit 2) instead."""
-    from edgeq.llm.task import CAUSAL_LM, resolve_task
+    from edgeq.llm.build import generates
 
-    forward_only = None
-    if resolve_task(options.task, loaded) == CAUSAL_LM:
-        from edgeq.llm.session import check_exportable
+    language, forward_only = generates(loaded, options.task)
+    if language:
+        return _language_model(loaded, options, target, fmt, say), None
+    _check_not_a_language_models_scheme(loaded, options)
+    return None, forward_only
 
-        try:
-            check_exportable(loaded)
-        except ModelError as exc:
-            if options.task == CAUSAL_LM:
-                raise ConfigError(exc.message, hint=exc.hint) from exc
-            forward_only = (f"{exc.message}: measured as one fixed-length forward pass, without a KV cache "
-                            "(--task forward measures it so without this warning)")
-        else:
-            return _language_model(loaded, options, target, fmt, say), None
+
+def _check_not_a_language_models_scheme(loaded: LoadedModel, options: RunOptions) -> None:
     if options.scheme in LANGUAGE_MODEL_SCHEMES:
         raise ConfigError(f"--scheme {options.scheme} is a language model's scheme, and {loaded.name} is not run as one",
                           hint="use auto, dynamic, static, qat or fp16, or --task causal-lm for a Llama or Qwen2 causal LM")
-    return None, forward_only
 
 
 def _language_model(loaded: LoadedModel, options: RunOptions, target: Target, fmt: str, say: Progress) -> Any:
     from edgeq.llm.bench import LlmSettings
+    from edgeq.llm.build import check_format
     from edgeq.llm.session import LlmOptions, LlmSession
 
-    if fmt != "pte":
-        raise ConfigError(f"{loaded.name} is a language model: it is exported as a .pte (ExecuTorch's LLM export), "
-                          f"not a .{fmt}", hint="drop --format, or use a profile that runs .pte")
+    check_format(loaded, fmt)
     settings = LlmSettings(new_tokens=options.new_tokens, threads=options.threads or target.profile.default_threads,
                            timeout_s=options.timeout_s)
     return LlmSession(loaded, target, LlmOptions(options.scheme, options.max_drop, options.metric, settings, options.out_dir),
@@ -194,6 +187,14 @@ def deploy(source: str | LoadedModel, profile: DeviceProfile, options: RunOption
     try:
         target = reach(transport, profile, fmt, device, say)
         loaded = load_model(source) if isinstance(source, str) else source
+        from edgeq.llm.build import check_format, generates
+
+        if generates(loaded, options.task)[0]:
+            from edgeq.llm.deploy import deploy_language_model
+
+            check_format(loaded, fmt)
+            return deploy_language_model(loaded, target, options.scheme, say)
+        _check_not_a_language_models_scheme(loaded, options)
         return _Session(loaded, profile, options, fmt, target, say).deploy()
     finally:
         if owned:

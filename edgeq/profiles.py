@@ -51,6 +51,7 @@ class DeviceProfile:
     runner_binary: str = ""  # executor_runner on the device; empty: WORKDIR/bin/executor_runner
     cpus: tuple[int, ...] = ()  # pin the benchmark to these CPUs (e.g. the big cores); empty: let the OS choose
     cooldown_s: float = 0.0  # rest between variants, so one variant's heat does not slow the next
+    llm_group_size: int = 32  # a language model's 4-bit weights share a scale per this many input channels
     description: str = ""
     source: str = field(default="<code>", compare=False)
 
@@ -75,6 +76,10 @@ class DeviceProfile:
             raise ProfileError(f"{where}: key 'cpus' must list CPU numbers ≥ 0, got {list(self.cpus)!r}")
         if isinstance(self.cooldown_s, bool) or not isinstance(self.cooldown_s, (int, float)) or self.cooldown_s < 0:
             raise ProfileError(f"{where}: key 'cooldown_s' must be a number of seconds ≥ 0, got {self.cooldown_s!r}")
+        group = self.llm_group_size
+        if isinstance(group, bool) or not isinstance(group, int) or group < 16 or group & (group - 1):
+            raise ProfileError(f"{where}: key 'llm_group_size' must be a power of two ≥ 16, got {group!r}",
+                               hint="32 (the default), 64, 128 or 256: the model's widths must be multiples of it")
         for key in ("cores", "threads"):
             value = getattr(self, key)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):

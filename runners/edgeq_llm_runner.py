@@ -80,6 +80,10 @@ def _runtime():
         torch.ops.load_library(libraries[0])
     except (ImportError, OSError, RuntimeError) as exc:
         raise _Environment(f"ExecuTorch here has no LLM operators (executorch.extension.llm.custom_ops): {exc}") from exc
+    try:  # the quantized embedding tables' lookups; a runtime without them is refused by the probe when a program needs them
+        import executorch.kernels.quantized  # noqa: F401
+    except ImportError:
+        pass
     return runtime
 
 
@@ -136,6 +140,8 @@ def main(argv=None):
             torch.set_num_threads(args.threads)
         prompt = [int(token) for token in args.prompt.split(",") if token]
         runtime = _runtime()
+        if args.threads:  # ExecuTorch's own threadpool (XNNPACK's threads) starts with every core, whatever torch's
+            runtime._unsafe_reset_threadpool(args.threads)
         baseline = _rss_mb()
         loading = time.perf_counter()
         forward = _load(runtime, args.artifact)

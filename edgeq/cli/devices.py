@@ -5,11 +5,12 @@ from __future__ import annotations
 import click
 from rich.text import Text
 
-from edgeq.cli.device import SCHEME_CHOICES, DeviceAddress, DeviceProfile, device_options
+from edgeq.cli.device import DeviceAddress, DeviceProfile, device_options
 from edgeq.cli.output import line, print_json, progress
 from edgeq.cli.tables import Column, print_table
 from edgeq.units import human_bytes
 from edgeq.errors import ConnectError, GateFailure
+from edgeq.quantize.spec import RUN_SCHEME_CHOICES
 
 # The library calls are imported inside each command, once its options are parsed: they import torch.
 
@@ -49,8 +50,9 @@ def doctor(profile: DeviceProfile, device: DeviceAddress | None, as_json: bool) 
 @click.command()
 @click.argument("model")
 @device_options
-@click.option("--scheme", type=click.Choice(SCHEME_CHOICES), default="auto", show_default=True,
-              help="The int8 variant to push next to fp32 (auto: the one edgeq run would try first).")
+@click.option("--scheme", type=click.Choice(RUN_SCHEME_CHOICES), default="auto", show_default=True,
+              help="The int8 variant to push next to fp32 (auto: the one edgeq run would try first; 8da4w for a "
+                   "language model, pushed with its tokenizer and the LLM runner).")
 @click.option("--format", "fmt", type=click.Choice(["pte", "ptl"]), default=None,
               help="Artifact format [default: the profile's first].")
 @click.option("--json", "as_json", is_flag=True, help="Print what was deployed as JSON on stdout.")
@@ -71,6 +73,9 @@ def deploy(model: str, profile: DeviceProfile, device: DeviceAddress | None, sch
     for failure in result.failed:
         line((f"{failure.label} not deployed:", "red"), f" failed at {failure.stage}: {failure.error}", soft_wrap=True)
     line(f"runner: {result.runner}")
+    tokenizers = {artifact["tokenizer"] for artifact in result.artifacts if artifact.get("tokenizer")}
+    for tokenizer in tokenizers:
+        line(f"tokenizer: {tokenizer}")
     for warning in result.warnings:
         line(("warning:", "yellow"), " ", warning)
 

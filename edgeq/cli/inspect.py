@@ -13,6 +13,7 @@ from edgeq.cli.tables import Column, print_table
 from edgeq.metrics import METRICS, format_value
 from edgeq.profiles import load_profile
 from edgeq.quantize import OBSERVERS
+from edgeq.quantize.spec import LANGUAGE_MODEL_SCHEMES
 
 if TYPE_CHECKING:
     from edgeq.quantize.layer_error import LayerReport
@@ -35,8 +36,9 @@ class _LibraryDefault:
 @click.command("inspect")
 @click.argument("model")
 @click.option("--profile", "profile_name", default="host", show_default=True, help="Device profile name or TOML path.")
-@click.option("--scheme", type=click.Choice(["auto", "static", "dynamic"]), default="auto", show_default=True,
-              help="The post-training scheme to analyse [default: what edgeq run would pick].")
+@click.option("--scheme", type=click.Choice(["auto", "static", "dynamic", *LANGUAGE_MODEL_SCHEMES]), default="auto",
+              show_default=True, help="The post-training scheme to analyse [default: what edgeq run would pick; 8da4w "
+                                      "for a language model].")
 @click.option("--metric", type=click.Choice(list(METRICS)), default=None,
               help="What sensitivity measures [default: the model's accuracy, else top1_agreement, else cosine].")
 @click.option("--observer", type=click.Choice(OBSERVERS), default="histogram", show_default=True,
@@ -55,18 +57,63 @@ def inspect(model: str, profile_name: str, scheme: str, metric: str | None, obse
 
     For each Conv/Linear layer: SQNR and max error of its output against float,
     weight and input ranges, and its sensitivity: how much the metric drops
-    when only that layer is int8.
+    when only that layer is int8. For a language model: each linear layer with
+    the scheme's weights alone, ranked by the KL divergence it adds to the
+    next-token distribution over the prompts (--samples of them).
     """
     from edgeq.inspection import inspect_model
+    from edgeq.llm.build import generates
+    from edgeq.models import load_model
 
     profile = load_profile(profile_name)
     with progress() as say:
-        report = inspect_model(model, profile, scheme=scheme, metric=metric, samples=samples, observer=observer,
-                               sensitivity=not no_sensitivity, method=method, progress=say)
+        say(f"loading {model}")
+        loaded = load_model(model)
+        if generates(loaded)[0]:
+            report = _inspect_language_model(loaded, profile, scheme, metric, samples, say)
+        elif scheme in LANGUAGE_MODEL_SCHEMES:
+            raise click.UsageError(f"--scheme {scheme} is a language model's scheme, and {loaded.name} is not one")
+        else:
+            report = inspect_model(loaded, profile, scheme=scheme, metric=metric, samples=samples, observer=observer,
+                                   sensitivity=not no_sensitivity, method=method, progress=say)
     if as_json:
         print_json(report.to_dict())
+    elif hasattr(report, "whole"):
+        _print_language_model_report(report)
     else:
         _print_report(report)
+
+
+def _inspect_language_model(loaded: Any, profile: Any, scheme: str, metric: str | None, samples: int, say: Any) -> Any:
+    from edgeq.llm.inspection import inspect_language_model
+
+    if scheme in ("static", "dynamic"):
+        raise click.UsageError(f"{loaded.name} is a language model: inspect compares its {', '.join(LANGUAGE_MODEL_SCHEMES)} "
+                               f"weights, not {scheme}")
+    if metric is not None:
+        raise click.UsageError(f"{loaded.name} is a language model: its layers are ranked by the KL divergence of the "
+                               "next-token distribution; drop --metric")
+    return inspect_language_model(loaded, scheme, prompts=samples, say=say, group_size=profile.llm_group_size)
+
+
+_LM_LAYERS = (Column("layer", kind="label"), Column("shape", kind="label"), Column("KL", "KL"),
+              Column("greedy"), Column("weight err", "w err", drop=1))
+
+
+def _print_language_model_report(report: Any) -> None:
+    rows = [{"layer": layer.name, "shape": "×".join(map(str, layer.shape)), "KL": f"{layer.kl_mean:.3g}",
+             "greedy": f"{100 * layer.greedy_agreement:.1f}%", "weight err": f"{layer.weight_error:.3f}"}
+            for layer in report.layers]
+    print_table(_LM_LAYERS, rows, title=f"{report.model}: {report.scheme} weights against fp32, one linear layer at a time",
+                padding=(0, 1), pad_edge=False)
+    whole = report.whole
+    line(f"every layer {report.scheme}: greedy agreement {100 * whole['greedy_agreement']:.1f}%, KL {whole['kl_mean']:.3g}, "
+         f"cosine {whole['cosine']:.4f} over {whole['positions']} positions of {report.prompts} prompt(s)")
+    line(("KL: the mean divergence (nats) of the next-token distribution from fp32's when only that layer is quantized, "
+          "teacher-forced on the prompts; greedy: positions whose most likely next token stays fp32's; weight err: "
+          "||W - Q(W)|| / ||W||", "dim"))
+    for note in report.notes:
+        line((note, "dim"))
 
 
 # a narrow terminal leaves out the max error first, then the weight range, the output error, the input range

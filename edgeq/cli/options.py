@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from edgeq.device import DEFAULT_INVENTORY
-from edgeq.quantize.spec import SCHEME_CHOICES
+from edgeq.quantize.spec import RUN_SCHEME_CHOICES
 
 
 def default_of(cls: Any, name: str) -> Any:
@@ -68,7 +68,8 @@ def matrix_options(command: Any) -> Any:
         click.option("--tags", cls=Many, help="Only devices with one of these tags."),
         click.option("--profiles", "profile_names", cls=Many, help="Only devices of these profiles."),
         click.option("--schemes", cls=Many, default=DEFAULT_SCHEMES,
-                     help=f"Schemes ({', '.join(SCHEME_CHOICES)}) [default: {' '.join(DEFAULT_SCHEMES)}]."),
+                     help=f"Schemes ({', '.join(RUN_SCHEME_CHOICES)}; 8da8w and 8da4w for language models) "
+                          f"[default: {' '.join(DEFAULT_SCHEMES)}]."),
         click.option("--formats", cls=Many, help="Artifact formats (pte, ptl) [default: each profile's first]."),
         click.option("--runs", type=click.IntRange(min=1), default=default_of(LabRequest, "runs"), show_default=True,
                      help="Timed runs per job."),

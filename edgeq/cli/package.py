@@ -58,11 +58,8 @@ def _print_bundle(bundle: Bundle) -> None:
     data = bundle.to_dict()
     rows = []
     for row in data["targets"]:
-        accuracy = row["accuracy"]
         rows.append({"model": row["model"], "target": row["profile"], "ships": artifact_label(row["variant"], row["format"]),
-                     "size": human_bytes(row["size_bytes"]),
-                     "accuracy": "—" if accuracy["shipped"] is None else f"{accuracy['shipped']:g} (fp32 {accuracy['fp32']:g})",
-                     "p50": f"{row['latency_p50_ms']:.3f} ms", "measured on": row["measured_on"]})
+                     "size": human_bytes(row["size_bytes"]), **_quality_and_speed(row), "measured on": row["measured_on"]})
     print_table(_TARGETS, rows, title=bundle.name, padding=(0, 1), pad_edge=False)
     for row in data["targets"]:
         line(("stand-in:", "yellow") if row["chosen_on"] == "stand-in" else "chosen:", " ", row["choice"])
@@ -73,6 +70,18 @@ def _print_bundle(bundle: Bundle) -> None:
         line(f"signed: {bundle.signature}")
     else:
         line(("unsigned: pass --sign-key to sign it (edgeq keygen makes a key)", "dim"))
+
+
+def _quality_and_speed(row: dict) -> dict[str, str]:
+    """The accuracy and p50 columns: a language model's greedy agreement and decode speed in tokens per second."""
+    if "agreement" in row:
+        greedy = row["agreement"]["vs_eager_fp32"]
+        return {"accuracy": f"greedy {100 * greedy['shipped']['greedy_agreement']:.2f}% "
+                            f"(fp32 {100 * greedy['fp32']['greedy_agreement']:.2f}%)",
+                "p50": f"{row['decode_tokens_per_s']:.0f} tok/s"}
+    accuracy = row["accuracy"]
+    return {"accuracy": "—" if accuracy["shipped"] is None else f"{accuracy['shipped']:g} (fp32 {accuracy['fp32']:g})",
+            "p50": f"{row['latency_p50_ms']:.3f} ms"}
 
 
 @click.command()

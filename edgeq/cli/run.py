@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 @click.option("--scheme", type=click.Choice(RUN_SCHEME_CHOICES), default="auto", show_default=True,
               help="auto picks from the model's layers (dynamic for LSTM/Transformer/MLP, static for conv nets) and, "
                    "when that misses the budget, tries mixed precision and QAT; for a language model it measures fp32, "
-                   "8da8w and 8da4w and picks the fastest decoder within budget.")
+                   "8da8w, 8da4w and 8da4w-emb4 and picks the fastest decoder within budget (the smaller on a tie).")
 @click.option("--task", type=click.Choice(["auto", "causal-lm", "forward"]), default="auto", show_default=True,
               help="causal-lm: generate with a KV cache (ExecuTorch's LLM export) and report tokens/s; forward: one "
                    "forward pass; auto: causal-lm for a transformers causal LM.")

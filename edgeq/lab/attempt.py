@@ -22,7 +22,6 @@ from edgeq.lab.plan import LabRequest
 from edgeq.lab.records import Claim, JobKey, JobRecord, Measurement
 from edgeq.lab.store import LeaseLost, StoreError
 from edgeq.lab.store.engine import now
-from edgeq.measure import DeviceBench
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +56,7 @@ class AttemptRunner:
     def _disconnect(self, entry: DeviceEntry) -> None: ...  # the Worker's: its connection closed
 
     def _run_claim(self, entry: DeviceEntry, claim: Claim, token: int, scratch: Path,
-                   benches: dict[tuple[str, BenchSpec], DeviceBench]) -> None:
+                   benches: dict[tuple[str, BenchSpec], Any]) -> None:
         """Run the claimed attempt on the device and end it; the store writes what follows."""
         job = claim.job
         name = JobKey(job.model, job.planned_device, job.profile, job.variant, job.format).label
@@ -74,7 +73,7 @@ class AttemptRunner:
         self._end(entry, name, claim, token, outcome, measurement)
 
     def _attempt(self, entry: DeviceEntry, name: str, claim: Claim, token: int, scratch: Path,
-                 benches: dict[tuple[str, BenchSpec], DeviceBench]) -> tuple[Outcome, Measurement | None] | None:
+                 benches: dict[tuple[str, BenchSpec], Any]) -> tuple[Outcome, Measurement | None] | None:
         """How the attempt ended and what it measured; None when nothing is left to record."""
         try:
             artifact = self._artifact(entry, claim.job)
@@ -114,7 +113,9 @@ class AttemptRunner:
             if self.run_id is None:
                 store.finish_if_drained(job.run_id)
         if outcome.state == "done":
-            self.say(LabEvent(entry.name, "done", name, f"p50 {median(measurement.samples_ms):.3g} ms"))
+            p50 = median(measurement.samples_ms)
+            said = f"decode {1000 / p50:.4g} tokens/s" if job.per_token else f"p50 {p50:.3g} ms"
+            self.say(LabEvent(entry.name, "done", name, said))
         else:
             again = " (queued again)" if decision.job_state == "queued" else ""
             self.say(LabEvent(entry.name, outcome.state, name, outcome.reason + again))
@@ -156,7 +157,7 @@ class AttemptRunner:
         return self.store.reuse_measurement(claim.job.id, claim.attempt, key, token) is not None
 
     def _measure(self, entry: DeviceEntry, job: JobRecord, artifact: Any, args: dict[str, Any], scratch: Path,
-                 benches: dict[tuple[str, BenchSpec], DeviceBench]) -> tuple[Outcome, Measurement]:
+                 benches: dict[tuple[str, BenchSpec], Any]) -> tuple[Outcome, Measurement]:
         target = self._reach(entry, artifact.format)
         facts = target.facts
         build = self.builds.build(job.model, self.profiles[entry.profile])
@@ -165,7 +166,7 @@ class AttemptRunner:
         if bench is None:
             folder = scratch / hashlib.sha256(job.model.encode()).hexdigest()[:12]
             folder.mkdir(exist_ok=True)
-            bench = benches[(job.model, spec)] = DeviceBench(target, build.workload, spec, folder, remeasure_noisy=False)
+            bench = benches[(job.model, spec)] = build.device_bench(target, spec, folder)
         before = {"governor": facts.governor, "temperature_c": facts.temperature_c}
         measured = bench.measure(artifact)
         _, quality = build.score(measured.outputs, artifact)

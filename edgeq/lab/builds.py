@@ -1,6 +1,10 @@
 """The lab's building half: every (model, profile) loaded and built once per process, one export at a time,
 from the content cache when this host built the same artifact before; and each profile's golden artifact for
-health checks."""
+health checks.
+
+A causal language model the LLM export takes is built as one (``LlmBuild``: programs with a KV cache, timed per
+decoded token, judged on their logits); every other model as ``ModelBuild``. Both answer the lab the same way:
+``resolve`` a scheme, ``spec``, ``artifact``, ``device_bench``, ``score``."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from edgeq.errors import EdgeqError, ModelError
 from edgeq.export import Artifact
 from edgeq.lab.events import LabEvent
 from edgeq.lab.health import golden_model
+from edgeq.llm.build import LlmBuild, generates
 from edgeq.models import load_model
 from edgeq.profiles import DeviceProfile
 
@@ -24,11 +29,11 @@ class Builds:
         self.say = say or (lambda event: None)
         self.lock = threading.RLock()
         self._models: dict[str, object] = {}
-        self._builds: dict[tuple[str, str], ModelBuild] = {}
+        self._builds: dict[tuple[str, str], ModelBuild | LlmBuild] = {}
         self._errors: dict[tuple[str, str], str] = {}
         self._golden: dict[str, tuple[ModelBuild, Artifact]] = {}
 
-    def build(self, model: str, profile: DeviceProfile) -> ModelBuild | None:
+    def build(self, model: str, profile: DeviceProfile) -> ModelBuild | LlmBuild | None:
         """The model's build for the profile; None when it cannot be made (``error`` says why)."""
         key = (model, profile.name)
         with self.lock:
@@ -38,7 +43,11 @@ class Builds:
                 if model not in self._models:
                     self.say(LabEvent("*", "building", message=f"loading {model}"))
                     self._models[model] = load_model(model)
-                self._builds[key] = ModelBuild(self._models[model], profile)  # type: ignore[arg-type]
+                loaded = self._models[model]
+                language, forward_only = generates(loaded)  # type: ignore[arg-type]
+                if forward_only:
+                    self.say(LabEvent("*", "building", message=forward_only))
+                self._builds[key] = (LlmBuild if language else ModelBuild)(loaded, profile)  # type: ignore[arg-type]
             except EdgeqError as exc:
                 self._errors[key] = exc.message
                 return None
@@ -47,7 +56,8 @@ class Builds:
     def error(self, model: str, profile: str) -> str:
         return self._errors.get((model, profile), "")
 
-    def artifact(self, model: str, profile: DeviceProfile, scheme: str, fmt: str) -> tuple[ModelBuild, Artifact]:
+    def artifact(self, model: str, profile: DeviceProfile, scheme: str,
+                 fmt: str) -> tuple[ModelBuild | LlmBuild, Artifact]:
         """The artifact of one job (``scheme`` resolved, never ``auto``); raises what building raises."""
         with self.lock:
             build = self.build(model, profile)

@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from edgeq.bench.stats import median
 from edgeq.bench.verdict import Comparison, compare_samples
 from edgeq.errors import EdgeqError, GateFailure, Inconclusive
 from edgeq.lab.settings import GateSettings
-from edgeq.lab.records import JobKey, JobRecord, RunRecord
+from edgeq.lab.records import JobKey, JobRecord, Measurement, RunRecord
 from edgeq.metrics import METRICS
 
 
@@ -92,9 +93,10 @@ def _compare(key: JobKey, old: JobRecord | None, new: JobRecord, settings: GateS
         return row("missing", "no measurement of it in the baseline" + (f" ({old.state})" if old else ""))
     a, b = old.measurement, new.measurement
     latency = compare_samples(b.samples_ms, a.samples_ms, alpha=settings.alpha, min_effect=settings.min_effect)
+    speed = _speed(new, a, b, latency)
     problems = []
     if latency.verdict == "slower":
-        problems.append(f"latency: {latency.reason}")
+        problems.append(speed)
     if a.size_bytes and b.size_bytes > a.size_bytes * (1 + settings.max_size_growth):
         problems.append(f"size {b.size_bytes} bytes vs {a.size_bytes} (+{b.size_bytes / a.size_bytes - 1:.1%}, "
                         f"budget {settings.max_size_growth:.0%})")
@@ -105,9 +107,17 @@ def _compare(key: JobKey, old: JobRecord | None, new: JobRecord, settings: GateS
     if problems:
         return row("regression", "; ".join(problems) + moved, latency)
     if latency.verdict == "inconclusive":
-        return row("inconclusive", f"latency: {latency.reason}{moved}", latency)
+        return row("inconclusive", f"{speed}{moved}", latency)
     status = "improvement" if latency.verdict == "faster" else "ok"
-    return row(status, f"latency: {latency.reason}{moved}", latency)
+    return row(status, f"{speed}{moved}", latency)
+
+
+def _speed(job: JobRecord, before: Measurement, after: Measurement, latency: Comparison) -> str:
+    """The latency verdict in the job's terms: a language model's in decode tokens per second."""
+    if not job.per_token:
+        return f"latency: {latency.reason}"
+    rate = lambda m: 1000.0 / median(m.samples_ms)  # noqa: E731
+    return f"decode {rate(after):.4g} tokens/s vs {rate(before):.4g} (time per token: {latency.reason})"
 
 
 def _quality_drop(metric: str | None, before: float | None, after: float | None, settings: GateSettings) -> str | None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from edgeq.quantize.spec import LANGUAGE_MODEL_PROGRAMS
+
 # How a job ends. ``failed``: the model or the artifact is at fault (never retried); ``timeout``: the
 # benchmark outlived the job's timeout (never retried); ``infra``: the device, the connection or the device's
 # environment failed (retried at most twice, preferably on another device of the profile); ``invalid``: the
@@ -104,6 +106,12 @@ class JobRecord:
     @property
     def key(self) -> JobKey:
         return JobKey(self.model, self.planned_device, self.profile, self.variant, self.format)
+
+    @property
+    def per_token(self) -> bool:
+        """A language model's job: its samples are decode times per token. Its scheme says so (fp32 or a language
+        model's scheme: another model's fp32 is ``none``)."""
+        return self.scheme in LANGUAGE_MODEL_PROGRAMS
 
     @property
     def name(self) -> str:

@@ -26,7 +26,6 @@ from edgeq.lab.attempt import result_key
 from edgeq.lab.settings import WorkerOptions
 from edgeq.lab.worker import TransportFactory, Worker
 from edgeq.profiles import DeviceProfile, load_profile
-from edgeq.quantize import choose_scheme
 from edgeq.quantize.spec import artifact_label
 
 __all__ = ["LabEvent", "LabRun", "TransportFactory", "plan", "result_key", "run_lab"]
@@ -123,8 +122,14 @@ def _submitted(run: RunRecord) -> bool:
 def _plan_job(store: Any, run_id: str, entry: DeviceEntry, profile: DeviceProfile, model: str, scheme: str,
               fmt: str, builds: Builds, existing: dict[int, Any], say: Callable[[LabEvent], None]) -> None:
     build = builds.build(model, profile)
-    resolved = choose_scheme(build.prepared)[0] if build is not None and scheme == "auto" else scheme
-    spec = build.spec(resolved, fmt) if build is not None else None
+    resolved, spec = scheme, None
+    if build is not None:
+        try:
+            resolved = build.resolve(scheme)
+            spec = build.spec(resolved, fmt)
+        except ConfigError as exc:  # a language model's scheme for another model, a .ptl of a language model
+            say(LabEvent(entry.name, "skipped", f"{model}/{entry.name}/{scheme}.{fmt}", f"not planned: {exc.message}"))
+            return
     variant = spec.variant if spec is not None else ({"none": "fp32", "fp16": "fp16"}.get(scheme) or f"int8-{scheme}")
     job_id = store.add_job(run_id, model, profile.name, resolved, fmt, variant, entry.name)
     name = JobKey(model, entry.name, profile.name, variant, fmt).label

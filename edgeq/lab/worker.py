@@ -40,7 +40,7 @@ from edgeq.lab.settings import WorkerOptions
 from edgeq.lab.records import HealthCheck
 from edgeq.lab.store import LeaseLost, Store
 from edgeq.lab.store.engine import now
-from edgeq.measure import DeviceBench, Target, reach
+from edgeq.measure import Target, reach
 from edgeq.profiles import DeviceProfile, load_profile
 from edgeq.transport import Transport, open_transport
 
@@ -223,7 +223,7 @@ class Worker(AttemptRunner):
 
     def _work(self, entry: DeviceEntry) -> None:
         scratch = Path(tempfile.mkdtemp(prefix=f"edgeq-lab-{entry.name}-"))
-        benches: dict[tuple[str, BenchSpec], DeviceBench] = {}
+        benches: dict[tuple[str, BenchSpec], Any] = {}
         profile = self.profiles[entry.profile]
         idle = False
         try:
@@ -350,7 +350,7 @@ class Worker(AttemptRunner):
                              timeout_s=min(self.settings.job_timeout_s, 300.0), cpus=profile.cpus)
             folder = scratch / "golden"
             folder.mkdir(exist_ok=True)
-            measured = DeviceBench(target, build.workload, spec, folder, remeasure_noisy=False).measure(artifact)
+            measured = build.device_bench(target, spec, folder).measure(artifact)
         except Exception as exc:  # noqa: BLE001 - any failure is the check's finding, or a bug in edgeq
             self._disconnect(entry)
             outcome = outcome_of(exc)

@@ -23,6 +23,7 @@ from edgeq.digest import file_sha256
 from edgeq.errors import BenchError, ConfigError
 from edgeq.export import Artifact
 from edgeq.measure import Target, push_artifact
+from edgeq.profiles import DeviceProfile
 
 LLM_RUNNER_NAME = "edgeq_llm_runner.py"
 
@@ -70,6 +71,11 @@ class LlmBench:
         return self.decode
 
     @property
+    def latencies_ms(self) -> list[float]:
+        """Every decode time in measured order (what the lab stores and its gate compares)."""
+        return list(self.decode.samples_ms)
+
+    @property
     def decode_tokens_per_s(self) -> float:
         return 1000.0 / self.decode.p50
 
@@ -82,28 +88,33 @@ def runner_path() -> Path:
     return resource_dir("runners") / LLM_RUNNER_NAME
 
 
+def check_runtime(profile: DeviceProfile) -> None:
+    """``BenchError`` when the profile's runtime cannot generate: the native executor_runner times one forward call."""
+    if profile.runtime == "executor_runner":
+        raise BenchError(f"{profile.name} runs the native executor_runner, which times one forward call and cannot "
+                         "generate: language models need ExecuTorch's Python runtime on the device for now",
+                         hint="use a profile whose runtime is python (edgeq profiles)")
+
+
 def measure_llm(target: Target, artifact: Artifact, prompt: list[int], check: list[list[int]], settings: LlmSettings,
-                scratch: Path) -> LlmBench:
-    """Push the program (after the kernel check) and the runner, and time it in ``settings.processes`` fresh
-    processes; the first also returns the teacher-forced logits of ``check``.
+                scratch: Path, *, runner: Path | None = None) -> LlmBench:
+    """Push the program (after the kernel check) and the runner (``runner``, a bundle's own, or edgeq's), and time it
+    in ``settings.processes`` fresh processes; the first also returns the teacher-forced logits of ``check``.
 
     Raises ``BenchError`` when the device cannot run it (``DeviceEnvironmentError`` when its runtime lacks what
     language models need); transport errors pass through.
     """
     profile, transport, workdir = target.profile, target.transport, target.workdir
-    if profile.runtime == "executor_runner":
-        raise BenchError(f"{profile.name} runs the native executor_runner, which times one forward call and cannot "
-                         "generate: language models need ExecuTorch's Python runtime on the device for now",
-                         hint="use a profile whose runtime is python (edgeq profiles)")
+    check_runtime(profile)
     staged = push_artifact(target, artifact)
-    local_runner = runner_path()
-    runner = stage_file(transport, local_runner, workdir, "runner", file_sha256(local_runner), ".py").path
+    local_runner = runner or runner_path()
+    remote_runner = stage_file(transport, local_runner, workdir, "runner", file_sha256(local_runner), ".py").path
     prompts_file = scratch / "llm-prompts.json"
     prompts_file.write_text(json.dumps(check), encoding="utf-8")
     remote_check = stage_file(transport, prompts_file, workdir, "inputs", file_sha256(prompts_file), ".json").path
     reports, logits = [], None
     for index in range(settings.processes):
-        argv = [profile.python, runner, "--artifact", staged.path, "--prompt", ",".join(map(str, prompt)),
+        argv = [profile.python, remote_runner, "--artifact", staged.path, "--prompt", ",".join(map(str, prompt)),
                 "--new-tokens", str(settings.new_tokens), "--generations", str(settings.generations),
                 "--threads", str(settings.threads)]
         remote_out = None

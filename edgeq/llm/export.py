@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -22,11 +22,34 @@ from edgeq.export.cache import model_digest
 from edgeq.export.manifest import toolchain_versions
 from edgeq.llm.checkpoint import write_checkpoint
 
-# scheme → (qmode, group size, what it is): int8 dynamic activations with int8 per-channel or int4 grouped weights
+class LlmScheme(NamedTuple):
+    """How ExecuTorch's LLM export quantizes a scheme: its ``qmode`` and group size (0: per channel) for the linear
+    layers, and its ``embedding_quantize`` ("bits,group") for the embedding table (None: kept fp32)."""
+
+    qmode: str | None
+    group_size: int | None
+    about: str
+    embedding: str | None = None
+
+    def group(self, profile_group: int | None) -> int | None:
+        """The weights' group size: the profile's for grouped (4-bit) weights, else the scheme's own (0: per
+        channel; None: not quantized)."""
+        return profile_group if self.group_size and profile_group else self.group_size
+
+    @property
+    def precision(self) -> str:
+        return "fp32" if self.qmode is None else "int4" if self.qmode == "8da4w" else "int8"
+
+
+# int8 dynamic activations with int8 per-channel or int4 grouped weights, the embedding table fp32 or quantized
 SCHEMES = {
-    "fp32": (None, None, "fp32 weights"),
-    "8da8w": ("8da8w", 0, "int8 weights per channel, int8 dynamic activations"),
-    "8da4w": ("8da4w", 32, "int4 weights in groups of 32, int8 dynamic activations"),
+    "fp32": LlmScheme(None, None, "fp32 weights"),
+    "8da8w": LlmScheme("8da8w", 0, "int8 weights per channel, int8 dynamic activations"),
+    "8da4w": LlmScheme("8da4w", 32, "int4 weights in groups of 32, int8 dynamic activations"),
+    "8da8w-emb8": LlmScheme("8da8w", 0, "int8 weights per channel and an int8 embedding table (per row), int8 dynamic "
+                            "activations", "8,0"),
+    "8da4w-emb4": LlmScheme("8da4w", 32, "int4 weights and a 4-bit embedding table, both in groups of 32, int8 "
+                            "dynamic activations", "4,32"),
 }
 MAX_CONTEXT = 128  # tokens the KV cache holds: prompt and generated
 
@@ -36,7 +59,7 @@ def export_llm(model: torch.nn.Module, scheme: str, path: Path, max_context: int
     from executorch.examples.models.llama.export_llama_lib import _export_llama
     from executorch.extension.llm.export.config.llm_config import LlmConfig
 
-    qmode, default_group, _ = SCHEMES[scheme]
+    qmode, default_group, _, embedding = SCHEMES[scheme]
     # The checkpoint goes to a folder of its own with a neutral name: the export reads a checkpoint whose path
     # says "8da4w" as one already quantized (found the hard way: "Expected: torch.int8, got: torch.float32").
     with tempfile.TemporaryDirectory(prefix="edgeq-llm-") as folder:
@@ -50,6 +73,8 @@ def export_llm(model: torch.nn.Module, scheme: str, path: Path, max_context: int
         if qmode:
             config.quantization.qmode = qmode
             config.quantization.group_size = default_group if group_size is None else group_size
+        if embedding:
+            config.quantization.embedding_quantize = embedding
         try:
             _export_llama(config)
         except Exception as exc:  # noqa: BLE001 - the export raises many kinds
@@ -69,9 +94,12 @@ def _code_digest() -> str:
 
 def build_llm_artifact(name: str, fingerprint: str, model: torch.nn.Module, scheme: str, cache: ArtifactCache,
                        profile_name: str, say: Callable[[str], None] | None = None,
-                       max_context: int = MAX_CONTEXT) -> Artifact:
-    """The ``.pte`` of ``scheme``, from the cache when this model was exported that way before."""
-    spec = {"task": "causal-lm", "scheme": scheme, "group_size": SCHEMES[scheme][1], "max_context": max_context}
+                       max_context: int = MAX_CONTEXT, group_size: int | None = None) -> Artifact:
+    """The ``.pte`` of ``scheme``, from the cache when this model was exported that way before; ``group_size``:
+    the profile's for 4-bit weights (the scheme's default when None)."""
+    group = SCHEMES[scheme].group(group_size)
+    spec = {"task": "causal-lm", "scheme": scheme, "group_size": group,
+            "embedding": SCHEMES[scheme].embedding, "max_context": max_context}
     key = hashlib.sha256(json.dumps({"model": model_digest(model), "spec": spec, "toolchain": toolchain_versions(),
                                      "code": _code_digest(), "layout": 1}, sort_keys=True).encode()).hexdigest()
     hit = cache.lookup(key, "pte")
@@ -81,9 +109,9 @@ def build_llm_artifact(name: str, fingerprint: str, model: torch.nn.Module, sche
         say(f"exporting {scheme} .pte through ExecuTorch's LLM export (KV cache, XNNPACK)")
     staging = cache.staging()
     try:
-        path = export_llm(model, scheme, staging / "model.pte", max_context)
+        path = export_llm(model, scheme, staging / "model.pte", max_context, group)
         Manifest({"cache_key": key, "model": name, "fingerprint": fingerprint, "variant": scheme, "format": "pte",
-                  "precision": "fp32" if scheme == "fp32" else "int8" if scheme == "8da8w" else "int4",
+                  "precision": SCHEMES[scheme].precision,
                   **spec, "engine": None, "sha256": file_sha256(path), "size_bytes": path.stat().st_size,
                   "backend": _backend(path), "notes": [], "profile": profile_name, "versions": toolchain_versions(),
                   "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")},
@@ -110,6 +138,7 @@ def _backend(path: Path) -> dict[str, Any]:
 
 def load_llm(path: Path):
     """The program's ``forward(tokens, input_pos)`` in this process's ExecuTorch runtime (its LLM ops loaded)."""
+    import executorch.kernels.quantized  # noqa: F401 - registers the quantized embedding tables' lookups
     from executorch.extension.llm.custom_ops import custom_ops  # noqa: F401 - registers llama::custom_sdpa, update_cache
     from executorch.extension.pybindings import portable_lib
 
@@ -120,3 +149,17 @@ def load_llm(path: Path):
 def teacher_forced(forward, ids: torch.Tensor) -> torch.Tensor:
     """The last-position logits after each token of ``ids`` fed one at a time through the KV cache."""
     return torch.stack([forward(ids[:, pos:pos + 1], pos).reshape(-1) for pos in range(ids.shape[1])])
+
+
+def greedy(forward, prompt: list[int], new_tokens: int) -> list[int]:
+    """The program's greedy continuation of ``prompt``: the whole prompt in one call, then one token a call through
+    the KV cache, as the LLM runner generates on a device."""
+    def next_token(tokens: list[int], position: int) -> int:
+        with torch.no_grad():
+            logits = forward(torch.tensor([tokens], dtype=torch.long), position)
+        return int(logits.reshape(-1, logits.shape[-1])[-1].argmax())
+
+    tokens = [next_token(prompt, 0)]
+    for position in range(len(prompt), len(prompt) + new_tokens - 1):
+        tokens.append(next_token([tokens[-1]], position))
+    return tokens

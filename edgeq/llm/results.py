@@ -13,6 +13,7 @@ from typing import Any
 
 from edgeq.export import Artifact
 from edgeq.llm.bench import LlmBench
+from edgeq.llm.export import SCHEMES
 from edgeq.profiles import DeviceProfile
 from edgeq.quantize.spec import artifact_label
 from edgeq.selection import Budget
@@ -21,7 +22,7 @@ CAUSAL_LM = "causal-lm"
 
 
 def _precision(scheme: str) -> str:
-    return {"fp32": "fp32", "8da8w": "int8", "8da4w": "int4"}[scheme]
+    return SCHEMES[scheme].precision
 
 
 class _Scheme:

@@ -2,39 +2,31 @@
 the device, its logits compared with fp32's teacher-forced on the prompts, and the fastest decoder within the
 budget chosen.
 
-``--scheme auto`` measures fp32, 8da8w and 8da4w; a named scheme measures fp32 and that one; ``none`` fp32 alone.
+``--scheme auto`` measures fp32, 8da8w, 8da4w and 8da4w-emb4 (``AUTO_SCHEMES``): the two weight widths, and the
+smallest program, which decodes as fast as 8da4w and wins the near-tie when its logits stay within budget;
+8da8w-emb8 is measured when named. A named scheme measures fp32 and that one; ``none`` fp32 alone.
 The budget is in greedy-token agreement (points lost against fp32, 5 by default) or the logits' mean cosine.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgeq.cache import cache_dir
-from edgeq.errors import BenchError, ConfigError, ExportError, ModelError
-from edgeq.export import ArtifactCache
-from edgeq.llm.agreement import compare_logits, eager_logits
-from edgeq.llm.bench import LlmSettings, measure_llm
-from edgeq.llm.checkpoint import SUPPORTED, architecture
-from edgeq.llm.export import MAX_CONTEXT, SCHEMES, build_llm_artifact
+from edgeq.errors import BenchError, ConfigError, ExportError
+from edgeq.llm.bench import LlmSettings
+from edgeq.llm.build import AUTO_SCHEMES, LLM_SCHEMES, LlmBuild
+from edgeq.llm.export import SCHEMES
 from edgeq.llm.results import LlmFailure, LlmRunResult, LlmVariant, write_out_dir
-from edgeq.llm.task import prompts_of
 from edgeq.measure import Target
-from edgeq.metrics import LANGUAGE_MODEL_METRICS, METRICS
 from edgeq.models.types import LoadedModel
 from edgeq.selection import Budget, Candidate, choose
-
-log = logging.getLogger(__name__)
-
-LLM_SCHEMES = tuple(SCHEMES)
 
 
 @dataclass(frozen=True)
 class LlmOptions:
-    scheme: str = "auto"  # auto | none | fp32 | 8da8w | 8da4w
+    scheme: str = "auto"  # auto | none | fp32 | one of LANGUAGE_MODEL_SCHEMES
     max_drop: float | None = None
     metric: str | None = None
     settings: LlmSettings = field(default_factory=LlmSettings)
@@ -44,48 +36,22 @@ class LlmOptions:
         if self.scheme not in ("auto", "none", *LLM_SCHEMES):
             raise ConfigError(f"--scheme {self.scheme} is not a language-model scheme",
                               hint=f"use auto, none, or one of: {', '.join(LLM_SCHEMES)}")
-        if self.metric is not None and self.metric not in LANGUAGE_MODEL_METRICS:
-            raise ConfigError(f"--metric {self.metric} does not judge a language model",
-                              hint=f"use one of: {', '.join(LANGUAGE_MODEL_METRICS)}")
-
-
-def check_exportable(loaded: LoadedModel) -> None:
-    """``ModelError`` naming the architecture when ExecuTorch's LLM export cannot take this causal LM."""
-    if architecture(loaded.model) not in SUPPORTED:
-        raise ModelError(f"{loaded.name}: {architecture(loaded.model)} is a causal language model, but ExecuTorch's "
-                         f"LLM export (KV cache, 4-bit weights) takes only {', '.join(SUPPORTED)} here",
-                         hint="bring a Llama- or Qwen2-architecture model, or --task forward to measure one fixed-length "
-                              "forward pass")
 
 
 class LlmSession:
     def __init__(self, loaded: LoadedModel, target: Target, options: LlmOptions, say: Callable[[str], None]) -> None:
-        check_exportable(loaded)
         self.loaded, self.target, self.options, self.say = loaded, target, options, say
         self.profile = target.profile
-        self.prompts = prompts_of(loaded)
-        longest = max(len(prompt) for prompt in self.prompts)
-        if longest + options.settings.new_tokens > MAX_CONTEXT or longest > MAX_CONTEXT:
-            raise ConfigError(f"{loaded.name}: a prompt of {longest} tokens and {options.settings.new_tokens} new tokens "
-                              f"exceed the KV cache's {MAX_CONTEXT} positions",
-                              hint="give shorter prompts, or fewer --new-tokens")
-        vocab = getattr(getattr(loaded.model, "config", None), "vocab_size", None)
-        beyond = [token for prompt in self.prompts for token in prompt if vocab is not None and not 0 <= token < vocab]
-        if beyond:
-            raise ModelError(f"{loaded.name}: the prompts hold token id {beyond[0]}, outside the model's vocabulary of "
-                             f"{vocab}", hint="make the prompts with the model's own tokenizer")
-        self.cache = ArtifactCache(cache_dir() / "artifacts")
-        self.model = loaded.model.eval()
-        self.say("computing fp32's logits on the prompts")
-        self.reference = eager_logits(self.model, self.prompts)
-        self.metric = METRICS[options.metric or "greedy_agreement"]
+        self.build = LlmBuild(loaded, target.profile, metric=options.metric, new_tokens=options.settings.new_tokens,
+                              say=say)
+        self.prompts, self.metric = self.build.prompts, self.build.metric
         self.results: list[LlmVariant] = []
         self.failures: list[LlmFailure] = []
         self.search: list[str] = []
 
     def schemes(self) -> list[str]:
         if self.options.scheme == "auto":
-            return list(LLM_SCHEMES)
+            return list(AUTO_SCHEMES)
         return ["fp32"] + ([] if self.options.scheme in ("none", "fp32") else [self.options.scheme])
 
     def run(self, scratch: Path) -> LlmRunResult:
@@ -132,20 +98,15 @@ class LlmSession:
     def _attempt(self, scheme: str, reason: str, scratch: Path) -> LlmVariant | None:
         """Export, measure and compare ``scheme``; a failure is recorded (and said) instead of ending the run."""
         try:
-            self.say(f"building {scheme} .pte")
-            artifact = build_llm_artifact(self.loaded.name, self.loaded.fingerprint, self.model, scheme, self.cache,
-                                          self.profile.name, say=self.say)
+            artifact = self.build.artifact(self.build.spec(scheme))
         except ExportError as exc:
             return self._failed(scheme, "export", exc.message, reason, exc.hint)
         try:
-            self.say(f"generating with {scheme} .pte on the device ({self.options.settings.processes} processes × "
-                     f"{self.options.settings.generations} generations of {self.options.settings.new_tokens} tokens)")
-            bench = measure_llm(self.target, artifact, self.prompts[0], self.prompts, self.options.settings, scratch)
-            agreement = compare_logits(self.reference, bench.logits or [])
-        except (BenchError, ValueError) as exc:
-            return self._failed(scheme, "run", getattr(exc, "message", str(exc)), reason, getattr(exc, "hint", None))
-        quality = 100.0 * agreement["greedy_agreement"] if self.metric.name == "greedy_agreement" else agreement["cosine"]
-        variant = LlmVariant(scheme, artifact, bench, agreement, reason, quality=quality)
+            measured = self.build.device_bench(self.target, self.options.settings, scratch).measure(artifact)
+        except BenchError as exc:
+            return self._failed(scheme, "run", exc.message, reason, exc.hint)
+        variant = LlmVariant(scheme, artifact, measured.bench, measured.numerics, reason,
+                             quality=self.build.quality(measured.numerics))
         self.results.append(variant)
         return variant
 

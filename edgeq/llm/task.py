@@ -1,12 +1,15 @@
-"""Which models are causal language models, and the prompts a language model is judged and timed on."""
+"""Which models are causal language models, and the prompts a language model is judged and timed on.
+
+Importing it does not import torch: release bundles and ``verify`` read ``CAUSAL_LM`` before any model is loaded."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from edgeq.errors import ConfigError, ModelError
+
+if TYPE_CHECKING:
+    import torch
 
 CAUSAL_LM = "causal-lm"
 FORWARD = "forward"
@@ -42,6 +45,8 @@ def resolve_task(task: str, loaded: Any) -> str:
 def prompts_of(loaded: Any) -> list[list[int]]:
     """The token ids a language model is judged on: the zoo's shipped prompts, else the example input ids and each
     check input's."""
+    import torch
+
     if loaded.prompts:
         return [list(map(int, prompt)) for prompt in loaded.prompts]
     samples = [loaded.example_inputs, *loaded.check_inputs]
@@ -57,6 +62,8 @@ def prompts_of(loaded: Any) -> list[list[int]]:
 
 
 def _described(value: Any) -> str:
+    import torch
+
     if isinstance(value, torch.Tensor):
         return f"a {list(value.shape)} {str(value.dtype).removeprefix('torch.')} tensor"
     return type(value).__name__

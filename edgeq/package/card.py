@@ -1,10 +1,12 @@
 """The model card: the manifest told to a person — what ships, how accurate and fast it is, and where
-each number was measured."""
+each number was measured. A language model's card says how fast it decodes (tokens per second) and how often its
+greedy next-token choices are fp32's, where another model's says milliseconds and accuracy."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from edgeq.llm.task import CAUSAL_LM
 from edgeq.units import human_bytes
 
 
@@ -22,10 +24,17 @@ def model_card(manifest: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _model(model: dict[str, Any]) -> list[str]:
+def _heading(model: dict[str, Any]) -> list[str]:
     lines = [f"## {model['name']}", "", f"Source: `{model['source']}` (weights sha256 `{model['weights_sha256'][:16]}…`)."]
     if model.get("description"):
         lines += ["", model["description"]]
+    return lines
+
+
+def _model(model: dict[str, Any]) -> list[str]:
+    if model.get("task") == CAUSAL_LM:
+        return _language_model(model)
+    lines = _heading(model)
     first = model["targets"][0]
     metric, unit = first["accuracy"]["metric"], first["accuracy"]["unit"]
     lines += ["", "### Inputs and outputs", ""]
@@ -47,7 +56,51 @@ def _model(model: dict[str, Any]) -> list[str]:
             f"| {_value(accuracy['shipped'], unit)} | {_value(accuracy['drop'], unit)} "
             f"| {_latency(target['fp32']['evidence'])} | {_latency(target['evidence'])} | {where} |")
     lines += ["", f"Accuracy ({metric}) was measured on the packaging host on {first['accuracy']['samples']} samples, "
-              "fp32 and the shipped artifact on the same inputs.", "", "### Quantization choices", ""]
+              "fp32 and the shipped artifact on the same inputs."]
+    return lines + _choices_and_limits(model)
+
+
+def _language_model(model: dict[str, Any]) -> list[str]:
+    """A language model: prompt in, tokens out; per target its decode speed and its greedy agreement with fp32."""
+    lines = _heading(model)
+    first = model["targets"][0]
+    agreement, reference = first["agreement"], first["reference"]
+    lines += ["", "### Inputs and outputs", "",
+              f"- a causal language model: token ids in, made with its tokenizer `{model['tokenizer']['path']}`; the "
+              f"next token's logits out, one call per token through a KV cache of "
+              f"{first['quantization']['max_context']} positions (prompt and generated tokens)",
+              f"- reference: a prompt of {len(reference['prompt'])} tokens and the {reference['new_tokens']} tokens the "
+              "shipped program generated for it greedily when packaged; `edgeq verify` generates them again",
+              "", "### Per target", "",
+              "| target | ships | runs on | size | ×fp32 size | greedy agreement fp32 | greedy agreement shipped | KL "
+              "| decode fp32 | decode shipped | first token | measured on |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for target in model["targets"]:
+        name, vs_fp32 = target["profile"]["name"], target["agreement"]["vs_eager_fp32"]
+        where = _measured_on(target["evidence"], name)
+        fp32_where = _measured_on(target["fp32"]["evidence"], name)
+        if fp32_where != where:
+            where += f"; fp32: {fp32_where}"
+        first_token = target["evidence"].get("first_token_ms")
+        first_token_p50 = "—" if first_token is None else f"{first_token['p50']:.2f} ms"
+        lines.append(
+            f"| {name} | {target['variant']} .{target['format']} | {runtime(target)} | {human_bytes(target['size_bytes'])} "
+            f"| {target['size_bytes'] / target['fp32']['size_bytes']:.2f} | {_percent(vs_fp32['fp32'])} "
+            f"| {_percent(vs_fp32['shipped'])} | {vs_fp32['shipped'].get('kl_mean', 0):.3g} "
+            f"| {_speed(target['fp32']['evidence'])} | {_speed(target['evidence'])} "
+            f"| {first_token_p50} | {where} |")
+    budget = (f"at most {_value(agreement['max_drop'], agreement['unit'])} {'points ' if agreement['unit'] == 'points' else ''}"
+              f"of {agreement['metric']} below fp32's")
+    lines += ["", f"Agreement was measured on the packaging host over {agreement['positions']} positions of "
+              f"{agreement['prompts']} prompt(s), each fed one token at a time: greedy agreement is the share of positions "
+              "whose most likely next token is the eager fp32 model's, KL the mean divergence of the next-token "
+              f"distribution from it (nats). The budget: {budget}. Decode speed is 1000 over the median time of one "
+              "decode call; first token is the whole prompt in one call to the first new token."]
+    return lines + _choices_and_limits(model)
+
+
+def _choices_and_limits(model: dict[str, Any]) -> list[str]:
+    lines = ["", "### Quantization choices", ""]
     for target in model["targets"]:
         lines.append(f"- **{target['profile']['name']}**: {target['variant']}, {_settings(target)}. "
                      f"{_capitalized(_how_chosen(target))}. Why: {target['quantization']['why']}.")
@@ -73,6 +126,9 @@ def runtime(target: dict[str, Any]) -> str:
 
 def _settings(target: dict[str, Any]) -> str:
     q = target["quantization"]
+    if target.get("task") == CAUSAL_LM:
+        return (f"ExecuTorch's LLM export: {_llm_weights(q)}, KV cache of {q['max_context']} positions, lowered to "
+                f"{runtime(target).split(', ', 1)[1]}")
     if target["format"] == "pte":
         settings = f"lowered to {runtime(target).split(', ', 1)[1]} (ExecuTorch)"
         if q["scheme"] != "none":
@@ -85,6 +141,18 @@ def _settings(target: dict[str, Any]) -> str:
     if q.get("float_layers"):
         settings += f", kept fp32: {', '.join(q['float_layers'])}"
     return settings
+
+
+def _llm_weights(q: dict[str, Any]) -> str:
+    """A language model's weights as the export quantized them: ``int4 weights in groups of 32, int8 dynamic
+    activations, fp32 embedding table``."""
+    if q["precision"] == "fp32":
+        return "fp32 weights"
+    grouping = f"in groups of {q['group_size']}" if q.get("group_size") else "per channel"
+    bits, _, group = (q.get("embedding") or "").partition(",")
+    embedding = ("fp32 embedding table" if not bits else
+                 f"{bits}-bit embedding table " + (f"in groups of {group}" if group not in ("", "0") else "per row"))
+    return f"{q['precision']} weights {grouping}, int8 dynamic activations, {embedding}"
 
 
 def _measured_on(evidence: dict[str, Any], target: str) -> str:
@@ -121,6 +189,16 @@ def _how_chosen(target: dict[str, Any]) -> str:
 
 def _capitalized(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def _speed(evidence: dict[str, Any]) -> str:
+    """A language model's decode speed, with the spread of its decode times."""
+    return f"{evidence['decode_tokens_per_s']:.0f} tokens/s (cv {evidence['latency_ms']['cv']:.0%})"
+
+
+def _percent(numbers: dict[str, Any]) -> str:
+    value = numbers.get("greedy_agreement")
+    return "—" if value is None else f"{100 * value:.2f} %"
 
 
 def _latency(evidence: dict[str, Any]) -> str:

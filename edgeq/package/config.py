@@ -14,13 +14,20 @@ runs = 30                                        # timed runs when an artifact i
 [[models]]
 source = "zoo:digits-cnn"                        # zoo:NAME, path/file.py:factory (relative to this file), .pt2
 targets = ["host", "rpi5"]                       # device profiles: names or .toml paths
-scheme = "static"                                # none | dynamic | static | qat | auto
+scheme = "static"                                # none | dynamic | static | qat | fp16 | auto (language
+                                                 # models: none | auto | 8da8w | 8da4w | … edgeq.llm.export.SCHEMES)
 max_drop = 0.5                                   # the budget (auto: what it searches for; else: a check)
 format = "pte"                                   # optional: pte | ptl [default: each target's first]
 metric = "accuracy"                              # optional: what max_drop measures
 reference_inputs = "samples.pt"                  # optional: torch.save'd list of input tuples
 limits = ["trained on 8x8 digits only"]          # optional: known limits, for the model card
+new_tokens = 32                                  # optional, language models: tokens each generation makes
+tokenizer = "tokenizer.json"                     # optional, language models: the tokenizer file to ship
+                                                 # [default: the model's own, e.g. a zoo model's]
 ```
+
+Whether a model is a language model is known once it is loaded; what applies only to one kind is checked then
+(``edgeq.package.assemble``), still naming this file and the key.
 """
 
 from __future__ import annotations
@@ -34,12 +41,12 @@ from typing import Any
 from edgeq.errors import ConfigError
 from edgeq.metrics import METRICS
 from edgeq.profiles import FORMATS
-from edgeq.quantize.spec import SCHEME_CHOICES
+from edgeq.quantize.spec import LANGUAGE_MODEL_SCHEMES, RUN_SCHEME_CHOICES
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 _RELEASE_KEYS = {"name", "version", "description", "store", "measurements", "runs", "reference_samples"}
 _MODEL_KEYS = {"source", "targets", "scheme", "max_drop", "format", "metric", "name", "description",
-               "reference_inputs", "limits"}
+               "reference_inputs", "limits", "new_tokens", "tokenizer"}
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,8 @@ class ModelEntry:
     description: str = ""
     reference_inputs: Path | None = None
     limits: tuple[str, ...] = ()
+    new_tokens: int | None = None  # a language model's tokens per generation [default: LlmSettings']
+    tokenizer: Path | None = None  # a language model's tokenizer file [default: the loaded model's]
 
 
 @dataclass(frozen=True)
@@ -142,8 +151,10 @@ def _model(path: Path, index: int, table: Any) -> ModelEntry:
     if len(set(targets)) != len(targets):
         raise ConfigError(f"{path}: {where}: key 'targets' names a profile twice")
     scheme = table.get("scheme", "auto")
-    if scheme not in SCHEME_CHOICES:
-        raise ConfigError(f"{path}: {where}: key 'scheme' is {scheme!r}", hint=f"use one of: {', '.join(SCHEME_CHOICES)}")
+    if scheme not in RUN_SCHEME_CHOICES:
+        raise ConfigError(f"{path}: {where}: key 'scheme' is {scheme!r}",
+                          hint=f"use one of: {', '.join(RUN_SCHEME_CHOICES)} ({', '.join(LANGUAGE_MODEL_SCHEMES)} for "
+                               "language models)")
     max_drop = table.get("max_drop")
     if max_drop is not None and (isinstance(max_drop, bool) or not isinstance(max_drop, (int, float)) or max_drop < 0):
         raise ConfigError(f"{path}: {where}: key 'max_drop' must be a number ≥ 0, got {max_drop!r}",
@@ -165,10 +176,16 @@ def _model(path: Path, index: int, table: Any) -> ModelEntry:
     limits = table.get("limits", [])
     if not isinstance(limits, list) or not all(isinstance(item, str) for item in limits):
         raise ConfigError(f"{path}: {where}: key 'limits' must be a list of sentences")
+    tokenizer = table.get("tokenizer")
+    if tokenizer is not None and (not isinstance(tokenizer, str) or not (path.parent / tokenizer).is_file()):
+        raise ConfigError(f"{path}: {where}: key 'tokenizer' must name an existing file, got {tokenizer!r}",
+                          hint="the language model's tokenizer (e.g. tokenizer.json), relative to the config's folder")
+    new_tokens = _count(path, where, table, "new_tokens", None, 2) if "new_tokens" in table else None
     return ModelEntry(source=_resolve_source(path, source), targets=tuple(targets), name=name, scheme=scheme,
                       max_drop=None if max_drop is None else float(max_drop), format=fmt, metric=metric,
                       description=_text(path, where, table, "description"),
-                      reference_inputs=path.parent / reference if reference else None, limits=tuple(limits))
+                      reference_inputs=path.parent / reference if reference else None, limits=tuple(limits),
+                      new_tokens=new_tokens, tokenizer=path.parent / tokenizer if tokenizer else None)
 
 
 def _resolve_source(path: Path, source: str) -> str:
@@ -212,7 +229,7 @@ def _text(path: Path, where: str, table: dict[str, Any], key: str) -> str:
     return value
 
 
-def _count(path: Path, where: str, table: dict[str, Any], key: str, default: int, minimum: int) -> int:
+def _count(path: Path, where: str, table: dict[str, Any], key: str, default: int | None, minimum: int) -> int:
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"{path}: {where}: key {key!r} must be a whole number ≥ {minimum}, got {value!r}")

@@ -7,6 +7,9 @@ A latency is evidence about an exact artifact (its sha256), not part of building
 3. a measurement on the packaging host, taken now and added to that file.
 The file is to a bundle what a lockfile is to a build: commit it beside the release config and a
 packaging run on another machine writes the same manifest, byte for byte.
+
+A language model's latency is its decode time per token (what the lab stores for it too), so its tokens per
+second are 1000 over the p50; a packaging-host measurement of one also keeps its times to the first token.
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ import json
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgeq.bench import BenchResult
 from edgeq.bench.stats import latency_stats
 from edgeq.errors import ConfigError
+
+if TYPE_CHECKING:
+    from edgeq.llm.bench import LlmBench
 
 _FORMAT = "edgeq-measurements/1"
 
@@ -39,12 +45,16 @@ class Evidence:
     versions: dict[str, Any] = field(default_factory=dict)
     threads: int | None = None
     cpu: str | None = None  # the CPU model of the machine that measured it, where known
+    first_token_ms: dict[str, Any] | None = None  # a language model's prompt-to-first-token times, where measured
 
     def to_dict(self) -> dict[str, Any]:
-        return {"latency_ms": self.latency_ms, "load_ms": self.load_ms, "peak_rss_mb": self.peak_rss_mb,
+        data = {"latency_ms": self.latency_ms, "load_ms": self.load_ms, "peak_rss_mb": self.peak_rss_mb,
                 "measured_on": {"where": self.where, "device": self.device, "profile": self.profile, "arch": self.arch,
                                 "cpu": self.cpu, "threads": self.threads, "versions": self.versions},
                 "measured_at": self.measured_at}
+        if self.first_token_ms is not None:
+            data["first_token_ms"] = self.first_token_ms
+        return data
 
     def on_target(self, target: str) -> bool:
         """Taken on a device of ``target``'s own profile (the packaging host counts for the ``host`` target)."""
@@ -56,7 +66,7 @@ class Evidence:
         return cls(latency_ms=data["latency_ms"], load_ms=data.get("load_ms"), peak_rss_mb=data.get("peak_rss_mb"),
                    where=on["where"], device=on["device"], profile=on["profile"], arch=on["arch"],
                    measured_at=data["measured_at"], versions=on.get("versions", {}), threads=on.get("threads"),
-                   cpu=on.get("cpu"))
+                   cpu=on.get("cpu"), first_token_ms=data.get("first_token_ms"))
 
     def note_for(self, target: str) -> str:
         """What a reader of ``target``'s numbers must know: they were not taken on a ``target`` device."""
@@ -160,13 +170,17 @@ def on_target_device(store: Any, profile: str, candidates: list[str]) -> TargetM
                               {sha: evidence for sha, m in found.items() if (evidence := _lab_evidence(m, profile))})
 
 
-def from_host_run(bench: BenchResult, measured_at: str) -> Evidence:
-    """A measurement on the packaging host (a stand-in when the target is another device: ``note_for``)."""
+def from_host_run(bench: BenchResult | LlmBench, measured_at: str) -> Evidence:
+    """A measurement on the packaging host (a stand-in when the target is another device: ``note_for``). A language
+    model's ``LlmBench`` gives its decode times per token as the latency, and its times to the first token."""
+    from edgeq.llm.bench import LlmBench
+
     versions = {key: value for key, value in bench.versions.items() if key in ("torch", "executorch", "runner")}
+    first_token = _summary(bench.first_token.samples_ms) if isinstance(bench, LlmBench) else None
     return Evidence(latency_ms=_summary(bench.latency.samples_ms), load_ms=round(bench.load_ms, 3),
                     peak_rss_mb=None if bench.peak_rss_mb is None else round(bench.peak_rss_mb, 1), where="host",
                     device=f"packaging host ({_cpu()})", profile="host", arch=bench.arch, measured_at=measured_at,
-                    versions=versions, threads=bench.threads, cpu=_cpu())
+                    versions=versions, threads=bench.threads, cpu=_cpu(), first_token_ms=first_token)
 
 
 def _cpu() -> str:

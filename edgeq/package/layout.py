@@ -11,6 +11,10 @@ NAME-VERSION/
   models/MODEL/TARGET/reference-inputs.pt   inputs to check the artifact on
   models/MODEL/TARGET/reference-outputs.pt  the artifact's outputs on them, as recorded when packaged
 ```
+
+A language model's target holds its program alone: its reference (a prompt's token ids and the greedy tokens the
+program generated for it) is in the manifest. Beside its targets, the model's tokenizer
+(``models/MODEL/tokenizer.json``), and beside the runner, the LLM runner (``runner/edgeq_llm_runner.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ MANIFEST = "manifest.json"
 CARD = "MODEL_CARD.md"
 SUMS = "SHA256SUMS"
 RUNNER = "runner/edgeq_runner.py"
+LLM_RUNNER = "runner/edgeq_llm_runner.py"  # in a bundle that holds a language model
 _DIGITS = 6
 
 
@@ -39,12 +44,23 @@ def runner_source() -> Path:
     return resource_dir("runners") / RUNNER_NAME
 
 
+def llm_runner_source() -> Path:
+    from edgeq.llm.bench import runner_path
+
+    return runner_path()
+
+
 def target_dir(model: str, target: str) -> str:
     return f"models/{model}/{target}"
 
 
 def artifact_path(model: str, target: str, fmt: str) -> str:
     return f"{target_dir(model, target)}/model.{fmt}"
+
+
+def tokenizer_path(model: str, source: Path) -> str:
+    """A language model's tokenizer, under its own file name, beside the model's targets (one for all of them)."""
+    return f"models/{model}/{source.name}"
 
 
 def rounded(value: float | int | None) -> float | int | None:
@@ -117,6 +133,8 @@ def manifest(config: Any, models: list[dict[str, Any]], folder: Path) -> dict[st
         "source_date_epoch": source_date_epoch(),
         "toolchain": {**toolchain_versions(), "python": ".".join(platform.python_version_tuple()[:2])},
         "runner": {"path": RUNNER, "sha256": file_sha256(folder / RUNNER)},
+        **({"llm_runner": {"path": LLM_RUNNER, "sha256": file_sha256(folder / LLM_RUNNER)}}
+           if (folder / LLM_RUNNER).is_file() else {}),
         "determinism": {
             "pte": "byte-stable: the same model, inputs, spec and toolchain give the same bytes",
             "ptl": "byte-stable once edgeq drops TorchScript's *.debug_pkl records, which hold the absolute paths "

@@ -9,6 +9,10 @@ device or run anywhere; otherwise each later check is reported "not checked" wit
 reason. This answers a bundle altered in transit or on a mirror: whoever rewrote a file can rewrite
 ``SHA256SUMS`` and the manifest too, but not the signature.
 
+A language model's target is checked by what it generates: its program, loaded in this host's ExecuTorch runtime
+(and with ``--device`` run by the LLM runner on the device), must generate for the recorded prompt the greedy tokens
+recorded when it was packaged; its tokenizer must be where the manifest says, with the sha256 it records.
+
 Every problem is a ``Check`` that failed, naming the file and the reason; the caller decides what a
 failure means (the CLI exits 1). Only an unreachable device raises (a ``TransportError``, exit 3).
 """
@@ -24,12 +28,14 @@ from typing import Any
 
 from edgeq.digest import file_sha256
 from edgeq.errors import BenchError, ConfigError
+from edgeq.llm.task import CAUSAL_LM
 from edgeq.package import layout
 from edgeq.package.archive import extract
 from edgeq.profiles import DeviceProfile
 
 Progress = Callable[[str], None]
 DEVICE_RUNS, DEVICE_WARMUP = 10, 2  # enough runs to report a p50 beside the numeric check
+DEVICE_GENERATIONS = 2  # a language model's timed generations on the device, in one runner process
 ORDER = ("signature", "checksum", "manifest")  # the checks that decide whether anything else may trust the bundle
 
 
@@ -37,7 +43,7 @@ ORDER = ("signature", "checksum", "manifest")  # the checks that decide whether 
 class Check:
     """One thing verified: ``ok`` True, False (a problem), or None (not checked, and why)."""
 
-    kind: str  # signature, checksum, manifest, profile, outputs, device
+    kind: str  # signature, checksum, manifest, tokenizer, profile, outputs, device
     subject: str  # the file or target it is about
     ok: bool | None
     detail: str
@@ -117,6 +123,9 @@ def verify(path: Path, *, signature: Path | None = None, public_key: Path | None
         if blocked is not None:
             _not_checked(result, blocked, profile, device or transport)
             return result
+        for model in manifest["models"]:
+            if model.get("tokenizer"):
+                _tokenizer(folder, model, result)
         targets = _targets(manifest, profile, result)
         say("running the artifacts on this host")
         for model, target in targets:
@@ -224,9 +233,29 @@ def _targets(manifest: dict[str, Any], profile: DeviceProfile | None,
             problems.append(f"built for arch {built['arch']}, the profile is {profile.arch}")
         if target["format"] == "ptl" and target["quantization"]["engine"] != profile.engine:
             problems.append(f".ptl quantized for engine {target['quantization']['engine']}, the profile runs {profile.engine}")
+        language = target.get("task") == CAUSAL_LM
+        if language and profile.runtime == "executor_runner":
+            problems.append("a language model generates through ExecuTorch's Python runtime, and the profile runs the "
+                            "native executor_runner")
+        runs_on = "a language model" if language else f"engine {target['quantization']['engine']}"
         result.add("profile", subject, not problems, "; ".join(problems) or
-                   f".{target['format']} for {profile.arch}, engine {target['quantization']['engine']}: compatible")
+                   f".{target['format']} for {profile.arch}, {runs_on}: compatible")
     return chosen
+
+
+def _tokenizer(folder: Path, model: dict[str, Any], result: Verification) -> None:
+    """A language model's tokenizer is in the bundle, as the manifest records it (the prompts' ids mean nothing
+    without it)."""
+    recorded = model["tokenizer"]
+    path = folder / recorded["path"]
+    if not path.is_file():
+        result.add("tokenizer", recorded["path"], False, f"missing: {model['name']}'s tokenizer, which manifest.json "
+                                                         "records")
+    elif (actual := file_sha256(path)) != recorded["sha256"]:
+        result.add("tokenizer", recorded["path"], False,
+                   f"changed: sha256 {actual[:16]}…, manifest.json records {recorded['sha256'][:16]}…")
+    else:
+        result.add("tokenizer", recorded["path"], True, f"{model['name']}'s tokenizer, as recorded")
 
 
 def _on_host(folder: Path, model: dict[str, Any], target: dict[str, Any], result: Verification) -> dict[str, Any]:
@@ -238,6 +267,10 @@ def _on_host(folder: Path, model: dict[str, Any], target: dict[str, Any], result
     subject = f"{model['name']}/{target['profile']['name']}"
     report: dict[str, Any] = {"model": model["name"], "target": target["profile"]["name"], "format": target["format"],
                               "host": None, "device": None}
+    if target.get("task") == CAUSAL_LM:
+        report["task"] = CAUSAL_LM
+        report["host"] = _generated_on_host(folder, target, subject, result)
+        return report
     workload = _workload(folder, target)
     try:
         forward = load_forward(folder / target["artifact"], target["format"], target["quantization"]["engine"])
@@ -254,6 +287,40 @@ def _on_host(folder: Path, model: dict[str, Any], target: dict[str, Any], result
         return report
     report["host"] = _match(target, numbers, subject, "this host", result)
     return report
+
+
+def _generated_on_host(folder: Path, target: dict[str, Any], subject: str, result: Verification) -> dict[str, Any] | None:
+    """A language model's program loaded in this host's ExecuTorch runtime, generating for the recorded prompt."""
+    from edgeq.llm.export import greedy, load_llm
+
+    reference = target["reference"]
+    try:
+        tokens = greedy(load_llm(folder / target["artifact"]), reference["prompt"], reference["new_tokens"])
+    except Exception as exc:  # noqa: BLE001 - the runtime raises many kinds for a program it cannot run
+        result.add("outputs", subject, False, f"{target['artifact']} does not run on this host: {exc}")
+        return None
+    return _same_tokens(reference["tokens"], tokens, subject, "this host", result)
+
+
+def _same_tokens(recorded: list[int], generated: list[int], subject: str, where: str,
+                 result: Verification) -> dict[str, Any]:
+    """Whether the greedy tokens generated ``where`` are the recorded ones; a mismatch names the first position where
+    they part and both tokens there."""
+    position = next((i for i, (a, b) in enumerate(zip(recorded, generated)) if a != b), None)
+    if position is None and len(recorded) != len(generated):
+        position = min(len(recorded), len(generated))
+    if position is None:
+        result.add("outputs", subject, True, f"on {where}: generated the {len(recorded)} recorded greedy tokens for the "
+                                             "recorded prompt")
+        return {"match": True, "tokens": generated}
+
+    def at(tokens: list[int]) -> str:
+        return f"token {tokens[position]}" if position < len(tokens) else "no token"
+
+    reason = (f"on {where}: the greedy tokens part from the recorded ones at position {position} of "
+              f"{len(recorded)}: recorded {at(recorded)}, generated {at(generated)}")
+    result.add("outputs", subject, False, reason)
+    return {"match": False, "tokens": generated, "first_difference": position, "reason": reason}
 
 
 def _workload(folder: Path, target: dict[str, Any]) -> Any:
@@ -323,6 +390,9 @@ def _on_device(folder: Path, manifest: dict[str, Any], targets: list[tuple[dict[
             staging = scratch / f"device-{index}"
             staging.mkdir()
             say(f"measuring {subject} on {where.name}")
+            if target.get("task") == CAUSAL_LM:
+                _generated_on_device(folder, manifest, target, where, subject, report, result, staging)
+                continue
             try:
                 bench = DeviceBench(where, _workload(folder, target), spec, staging, say, remeasure_noisy=False,
                                     runner=folder / manifest["runner"]["path"])
@@ -346,3 +416,34 @@ def _on_device(folder: Path, manifest: dict[str, Any], targets: list[tuple[dict[
     finally:
         if owned:
             transport.close()
+
+
+def _generated_on_device(folder: Path, manifest: dict[str, Any], target: dict[str, Any], where: Any, subject: str,
+                         report: dict[str, Any], result: Verification, staging: Path) -> None:
+    """A language model's program generating on the device, through the measuring half ``edgeq run`` uses for one
+    (``measure_llm``: the kernel check, the verified push, the LLM runner — the bundle's own), for the recorded
+    prompt: its greedy tokens must be the recorded ones; its decode speed is reported."""
+    from edgeq.llm.bench import LlmSettings, measure_llm
+
+    reference = target["reference"]
+    settings = LlmSettings(new_tokens=reference["new_tokens"], processes=1, generations=DEVICE_GENERATIONS,
+                           threads=where.profile.default_threads, timeout_s=900.0)
+    runner = manifest.get("llm_runner")
+    try:
+        bench = measure_llm(where, _artifact(folder, target), reference["prompt"], [], settings, staging,
+                            runner=folder / runner["path"] if runner else None)
+    except BenchError as exc:
+        result.add("device", subject, False, f"{target['artifact']} does not run on {where.name}: {exc.message}")
+        return
+    versions = bench.versions
+    report["device"] = {"name": where.name, "arch": bench.arch, "runtime": "python", "torch": versions.get("torch"),
+                        "executorch": versions.get("executorch"), "threads": bench.threads,
+                        "decode_tokens_per_s": round(bench.decode_tokens_per_s, 1),
+                        "first_token_ms": round(bench.first_token.p50, 3), "latency_p50_ms": round(bench.decode.p50, 4),
+                        "latency_cv": round(bench.decode.cv, 4),
+                        **_same_tokens(reference["tokens"], bench.tokens, subject, where.name, result)}
+    repeated = "" if bench.same_tokens else "; its generations gave different tokens"
+    result.add("device", subject, report["device"]["match"],
+               f"ran on {where.name} ({bench.arch}, torch {versions.get('torch')}, executorch "
+               f"{versions.get('executorch')}): decode {bench.decode_tokens_per_s:.0f} tokens/s, first token "
+               f"{bench.first_token.p50:.2f} ms{repeated}")

@@ -14,8 +14,11 @@ if TYPE_CHECKING:
 SCHEMES = ("none", "dynamic", "static", "qat", "fp16")
 # What a run may ask for: a scheme, or ``auto`` (search from the expected-fastest scheme).
 SCHEME_CHOICES = ("auto", *SCHEMES)
-# A language model's schemes (edgeq.llm): int8 dynamic activations with int8 per-channel or int4 grouped weights.
-LANGUAGE_MODEL_SCHEMES = ("8da8w", "8da4w")
+# A language model's schemes (edgeq.llm.export.SCHEMES): int8 dynamic activations with int8 per-channel or int4
+# grouped weights, the embedding table fp32 or (-emb8, -emb4) quantized too.
+LANGUAGE_MODEL_SCHEMES = ("8da8w", "8da4w", "8da8w-emb8", "8da4w-emb4")
+# A language model's programs by scheme: fp32 is named so only for them (another model's fp32 is ``none``).
+LANGUAGE_MODEL_PROGRAMS = ("fp32", *LANGUAGE_MODEL_SCHEMES)
 RUN_SCHEME_CHOICES = (*SCHEME_CHOICES, *LANGUAGE_MODEL_SCHEMES)
 # How static quantization picks each activation's range from calibration data.
 OBSERVERS = ("histogram", "minmax", "moving_average", "percentile")

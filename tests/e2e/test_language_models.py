@@ -4,6 +4,7 @@ LLM export, generates with each in fresh runner processes, and compares their lo
 The zoo's tiny Llama and the same weights brought as a user's `LlamaForCausalLM.from_pretrained` share their
 artifacts (the cache keys on the weights), so the three exports are paid once."""
 
+import functools
 import json
 import sys
 from pathlib import Path
@@ -11,10 +12,18 @@ from pathlib import Path
 import pytest
 from edgeq_cli import edgeq
 
+from edgeq.device import Inventory
+from edgeq.digest import file_sha256
+from edgeq.lab.plan import LabRequest
+from edgeq.lab.scheduler import run_lab
+from edgeq.lab.store import open_store
+from edgeq.llm.bench import runner_path
+from edgeq.transport.local import LocalTransport
+
 # one worker runs the module (make test: --dist loadgroup), so the zoo run and its exports are paid once
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore"), pytest.mark.xdist_group("language-models")]
 
-SCHEMES = ("fp32", "8da8w", "8da4w")
+SCHEMES = ("fp32", "8da8w", "8da4w", "8da4w-emb4")  # what --scheme auto measures
 SUPPORT = Path(__file__).resolve().parent.parent / "support"
 
 
@@ -59,6 +68,16 @@ def test_fp32_pte_computes_the_eager_logits_and_4_bit_keeps_its_greedy_tokens_at
     assert rows["8da4w"]["agreement"]["kl_mean"] > rows["8da8w"]["agreement"]["kl_mean"] > 0
 
 
+def test_a_4_bit_embedding_table_makes_the_smallest_program_and_its_lookups_run_in_the_device_runtime(zoo_run):
+    _, result, _ = zoo_run
+    rows = _rows(result)
+    emb4, weights_only = rows["8da4w-emb4"], rows["8da4w"]
+    # the table: 512 x 128 parameters, 256 KiB in fp32, ~40 KiB in 4 bits with a scale per group of 32
+    assert weights_only["size_bytes"] - emb4["size_bytes"] >= 180 * 1024
+    assert "quantized_decomposed::embedding_4bit.dtype_out" in emb4["backend"]["needs_kernels"]
+    assert emb4["precision"] == "int4" and emb4["agreement"]["greedy_agreement"] >= 0.95
+
+
 def test_the_chosen_program_is_the_fastest_decoder_within_budget_and_the_out_dir_carries_the_tokenizer(zoo_run):
     stdout, result, out = zoo_run
     rows = _rows(result)
@@ -66,7 +85,7 @@ def test_the_chosen_program_is_the_fastest_decoder_within_budget_and_the_out_dir
     assert result["chosen"]["reason"].startswith("by decode time per token")
     assert result["chosen"]["variant"] in {row["variant"] for row in within}
     assert f"chosen: {result['chosen']['label']}" in stdout
-    assert {path.name for path in out.iterdir()} >= {"fp32.pte", "8da8w.pte", "8da4w.pte", "tokenizer.json", "result.json"}
+    assert {path.name for path in out.iterdir()} >= {f"{scheme}.pte" for scheme in SCHEMES} | {"tokenizer.json", "result.json"}
 
 
 def test_a_llama_for_causal_lm_from_pretrained_is_detected_and_measured_the_same_way(zoo_run, tmp_path, monkeypatch):
@@ -78,7 +97,7 @@ def test_a_llama_for_causal_lm_from_pretrained_is_detected_and_measured_the_same
 
     PreTrainedTokenizerFast(tokenizer_file=str(loaded.tokenizer)).save_pretrained(tmp_path / "llama")
     monkeypatch.setenv("EDGEQ_TEST_LLAMA_DIR", str(tmp_path / "llama"))
-    # --scheme 8da4w: fp32 and the one scheme asked for (the zoo run above measures all three)
+    # --scheme 8da4w: fp32 and the one scheme asked for (the zoo run above measures four)
     proc = edgeq("run", f"{SUPPORT / 'user_llm.py'}:llama_from_pretrained", "--profile", "host", "--scheme", "8da4w",
                  "--new-tokens", "8", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -152,3 +171,64 @@ def test_a_runtime_without_the_llm_operators_is_refused_before_anything_is_pushe
     assert "a language model's KV cache and attention" in refused.value.message and "not pushed" in refused.value.message
     assert "custom_ops" in refused.value.hint
     assert not (tmp_path / "device" / "artifacts").exists()
+
+
+class SlowerDecoding(LocalTransport):
+    """This machine as a device whose every decoding step takes 1 ms longer (tests/support/slow_llm_runner.py)."""
+
+    def run(self, argv, **kwargs):
+        argv = list(argv)
+        if "--new-tokens" in argv:  # the LLM runner: [... python RUNNER --artifact ...], perhaps inside the fence
+            runner = argv.index("--artifact") - 1
+            argv[runner:runner] = [str(SUPPORT / "slow_llm_runner.py")]
+        return super().run(argv, **kwargs)
+
+
+def test_the_lab_measures_a_language_model_in_tokens_per_second_and_its_gate_catches_slower_decoding(tmp_path):
+    inventory_path = tmp_path / "edgeq-lab.toml"
+    inventory_path.write_text('[devices.board]\nprofile = "host"\naddress = "local"\n')
+    inventory = Inventory.load(inventory_path)
+    store = open_store(None, default_path=tmp_path / "edgeq-lab.db")
+    # static does not apply to a language model: not planned for it; auto is 8da4w
+    request = functools.partial(LabRequest, models=("zoo:tiny-llama",), schemes=("none", "auto", "static"), runs=3)
+    base = run_lab(inventory, request(label="base"), store=store)
+    run_lab(inventory, request(label="slower"), store=store, transport_factory=lambda entry, profile: SlowerDecoding())
+    jobs = {job.variant: job for job in base.jobs}
+    assert set(jobs) == {"fp32", "8da4w"} and all(job.state == "done" for job in jobs.values()), jobs
+    for job in jobs.values():
+        measured = job.measurement
+        assert len(measured.samples_ms) == 3 * 31  # 3 processes x 1 generation x 31 decoded tokens
+        assert measured.metric == "greedy_agreement" and measured.quality >= 95, measured
+        assert measured.numerics["positions"] >= 300
+    proc = edgeq("lab", "gate", "--baseline", "base", "--run", "slower", "--inventory", str(inventory_path))
+    assert proc.returncode == 1, proc.stderr
+    for variant in ("fp32", "8da4w"):
+        assert f"zoo:tiny-llama/board/{variant}.pte: decode " in proc.stderr and " tokens/s vs " in proc.stderr
+    assert "slower" in proc.stdout and "Traceback" not in proc.stderr
+
+
+def test_inspect_ranks_a_language_models_linear_layers_by_the_divergence_4_bit_weights_add_alone():
+    proc = edgeq("inspect", "zoo:tiny-llama", "--samples", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["task"] == "causal-lm" and report["scheme"] == "8da4w" and report["prompts"] == 2
+    layers = report["layers"]
+    assert len(layers) == 4 * 7 + 1  # q, k, v, o, gate, up and down of each of the 4 blocks, and the output layer
+    sensitivities = [layer["sensitivity"] for layer in layers]
+    assert sensitivities == sorted(sensitivities, reverse=True) and sensitivities[-1] > 0
+    assert all(0.02 < layer["weight_error"] < 0.3 for layer in layers)  # int4 in groups of 32 loses a few % of W
+    assert report["whole"]["greedy_agreement"] >= 0.95 and report["whole"]["kl_mean"] > sensitivities[0]
+    proc = edgeq("inspect", "zoo:tiny-llama", "--scheme", "static")
+    assert proc.returncode == 2 and "is a language model" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_deploy_pushes_a_language_models_programs_with_the_llm_runner_and_the_tokenizer(zoo_run):
+    proc = edgeq("deploy", "zoo:tiny-llama", "--profile", "host", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert [artifact["variant"] for artifact in result["artifacts"]] == ["fp32", "8da4w"]  # auto: 8da4w
+    for artifact in result["artifacts"]:
+        assert file_sha256(Path(artifact["remote"])) == artifact["sha256"]
+        tokenizer = Path(artifact["tokenizer"])
+        assert json.loads(tokenizer.read_text())["model"]["type"] == "BPE"
+    assert Path(result["runner"]).read_bytes() == runner_path().read_bytes()

@@ -186,8 +186,9 @@ def test_an_int8_lstm_pte_runs_on_the_boards_older_executorch_and_keeps_its_stat
 
 def test_the_4_bit_language_model_generates_on_the_board_the_greedy_tokens_it_generates_on_the_host(
         board, board_profile, tmp_path, monkeypatch):
-    """zoo:tiny-llama's 8da4w program, exported by ExecuTorch 1.4.1 on the host, generates on the board's ExecuTorch
-    1.0.1 (its LLM operators loaded by the runner, checked by the probe before the push) the host's greedy tokens."""
+    """zoo:tiny-llama's 8da4w-emb4 program (int4 weights and a 4-bit embedding table), exported by ExecuTorch 1.4.1
+    on the host, generates on the board's ExecuTorch 1.0.1 (its LLM operators and quantized embedding lookups loaded
+    by the runner, checked by the probe before the push) the host's greedy tokens."""
     from edgeq.cache import cache_dir
     from edgeq.export import ArtifactCache
     from edgeq.llm.bench import LlmSettings, measure_llm
@@ -197,7 +198,7 @@ def test_the_4_bit_language_model_generates_on_the_board_the_greedy_tokens_it_ge
     from edgeq.profiles import load_profile
 
     loaded = load_zoo("tiny-llama")
-    artifact = build_llm_artifact(loaded.name, loaded.fingerprint, loaded.model, "8da4w",
+    artifact = build_llm_artifact(loaded.name, loaded.fingerprint, loaded.model, "8da4w-emb4",
                                   ArtifactCache(cache_dir() / "artifacts"), "arm-board")
     settings = LlmSettings(new_tokens=8, processes=1, generations=1, timeout_s=RUN_TIMEOUT_S)
     prompt = loaded.prompts[0][:12]
@@ -210,4 +211,5 @@ def test_the_4_bit_language_model_generates_on_the_board_the_greedy_tokens_it_ge
     on_board = measure_llm(device, artifact, prompt, [], settings, tmp_path)
     assert on_board.arch == "aarch64" and on_board.versions["executorch"] == EXECUTORCH_VERSION
     assert device.facts.kernels.get("llama::custom_sdpa.out") is True
+    assert device.facts.kernels.get("quantized_decomposed::embedding_4bit.dtype_out") is True
     assert on_board.tokens == on_host.tokens and len(on_board.tokens) == 8

@@ -54,6 +54,17 @@ def test_bad_value_lists_the_allowed_values(tmp_path):
     assert "'arch'" in str(info.value) and "aarch64" in info.value.hint
 
 
+def test_a_language_models_group_size_is_read_and_must_be_a_power_of_two(tmp_path):
+    path = tmp_path / "phone.toml"
+    path.write_text('name = "phone"\narch = "aarch64"\nengine = "qnnpack"\ntransport = "adb"\nllm_group_size = 128\n')
+    assert load_profile(str(path)).llm_group_size == 128
+    assert load_profile("host").llm_group_size == 32
+    for bad in (48, 8, True, "32"):
+        with pytest.raises(ProfileError, match="'llm_group_size' must be a power of two"):
+            profile_from_dict({"name": "x", "arch": "aarch64", "engine": "qnnpack", "transport": "ssh",
+                               "llm_group_size": bad})
+
+
 def test_engine_must_run_on_the_arch():
     with pytest.raises(ProfileError, match="does not run on arch"):
         profile_from_dict({"name": "x", "arch": "aarch64", "engine": "fbgemm", "transport": "ssh"})

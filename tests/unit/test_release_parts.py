@@ -41,6 +41,8 @@ def test_a_release_config_names_the_bundle_and_defaults_the_rest(tmp_path):
     (GOOD + 'colour = "red"\n', "unknown key 'colour'"),
     (GOOD.replace('targets = ["host", "rpi5"]', 'targets = []'), "key 'targets' must list device profiles"),
     (GOOD + 'reference_inputs = "missing.pt"\n', "key 'reference_inputs' must name an existing file"),
+    (GOOD + 'new_tokens = 1\n', "key 'new_tokens' must be a whole number ≥ 2"),
+    (GOOD + 'tokenizer = "missing.json"\n', "key 'tokenizer' must name an existing file"),
     ('[release]\nname = "d"\nversion = "1"\n', "no [[models]]"),
     ("[release\n", "not valid TOML"),
 ])
