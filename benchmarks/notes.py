@@ -195,3 +195,71 @@ ceiling this table measures. On the AVX-512 VNNI CPU of the
 2026-11-25 run the same int8 .pte ran about 3× its fp32; ARM cores with the dot-product extension (`dotprod` in
 a profile's ISA flags) are XNNPACK's main int8 target, and their speed-up must be measured on the device.
 """
+
+
+
+
+LANGUAGE_MODELS = """
+**What a decode step costs.** At batch 1 a decode step multiplies one token's activations by every weight matrix
+once, so its time is the time to stream the weights from memory, plus what the kernels spend per weight that the
+memory traffic does not hide, plus a fixed cost per call (the bindings, the runtime's dispatch, the cache update,
+attention). llama-94m is large enough for the first two to dominate; zoo:tiny-llama's 3.6 MB of fp32 weights sit in
+the CPU's caches, so it measures the fixed cost.
+
+**llama-94m: the bytes decide the order.** In every runtime and at both thread counts the 4-bit program decodes
+fastest, then the 8-bit, then fp32, the order of their sizes (fp32 weights are about four times the int8 ones and
+six to seven times the int4 ones), and edgeq's 8da4w clears issue 25's bar over its fp32 .pte by a wide margin. *Size ÷
+decode time* says how close each program comes to streaming its file at memory speed. llama.cpp's F32 gets
+furthest on one core, so one core can read at least that fast, and every quantized program stays below it at one
+thread: their kernels are limited by arithmetic (unpacking 4-bit weights, quantizing each token's activations to
+int8, the integer dot products), not by memory. With the second core every program reaches about the same rate,
+which is what the two cores' share of the memory bus allows; so the int4 programs gain most from the second
+thread and the fp32 ones, already closest to that rate, least.
+
+**Which is fastest, and why.** edgeq's 8da4w and llama.cpp's Q4_0 compiled for this CPU decode at the same speed,
+at one thread and at two (the verdict is *n.s.*); both are ahead of everything else. Against the portable
+llama.cpp the bench extra installs (its feature line above: AVX2, FMA, F16C, no AVX-512), edgeq's 8da4w is a few
+per cent faster, and the native build closes exactly that gap: the same file, run by llama.cpp compiled for this
+CPU, decodes as fast as edgeq's program, so what separated them is what the build lets llama.cpp use here
+(AVX-512 and VNNI), not the 4-bit format. XNNPACK chooses its kernels at run time from the CPU's
+flags, so edgeq's programs can use its AVX-512 VNNI kernels on this CPU without a special build, as a phone's get its NEON
+dot-product kernels; llama.cpp must be compiled for the CPU it runs on. The two int8 programs are level at one
+thread; at two, edgeq's 8da8w is a little ahead of the portable build. ONNX Runtime GenAI's int4 (MatMulNBits, blocks of 32, int8
+activations) is clearly slower than both 4-bit programs. Both 4-bit formats group weights in blocks of 32;
+llama.cpp's Q4_0 file keeps its output layer at Q6_K (its default mix) and quantizes the embedding table, where
+edgeq's keeps the embedding table fp32: a larger file, not a slower step, since a step reads one row of it.
+
+**The first token** is the whole prompt in one call: one matrix-matrix product per layer, compute-bound. At one
+thread edgeq's int8 and int4 programs take it in well under half of the portable llama.cpp's time and clearly
+less than the native build's, and compiling llama.cpp for
+this CPU shortens its prefill much more than its decode (the wider instructions pay most where the work is arithmetic). At two
+threads llama.cpp's prefill time halves while edgeq's does not improve, so there llama.cpp's native Q4_0 is level
+with or ahead of edgeq's 4-bit program. Why edgeq's prefill does not use the second core was not profiled (an
+ETDump of the prompt call would show which operators stay on one thread).
+
+**edgeq's fp32 .pte is the slowest fp32.** llama.cpp's F32 GGUF of the same weights decodes clearly faster: at
+batch 1 XNNPACK's fp32 matrix-vector products reach a lower share of memory speed than ggml's. Nobody ships the
+fp32 program, but it is issue 25's baseline, so 8da4w's ratio over it flatters 8da4w somewhat; 8da4w is still
+several times faster than llama.cpp's F32. Why XNNPACK's fp32 is slower here was not profiled either.
+
+**zoo:tiny-llama: the fixed cost.** A step takes about a tenth of a millisecond in every runtime, weights or no
+weights; quantizing gains edgeq only about a third, and a second thread makes every program slower (waking and
+synchronising a thread pool for operators this small costs more than it saves; the two-thread rows are also the
+noisiest, as other work started on the machine during them). At one thread the portable llama.cpp's Q4_0 has the
+lowest fixed cost, and the build compiled for this CPU is markedly slower on this model, the opposite of
+llama-94m (not profiled: something in its per-call path costs more, which only a model this small shows). For a
+model this small the runtime's per-call overhead, Python bindings included, decides; it cannot show what 4-bit
+weights give a model whose weights do not fit the caches.
+
+**Agreement.** The fp32 programs agree with eager fp32 to rounding (edgeq's .pte and llama.cpp's F32 GGUF): the
+check that the weights were carried over correctly, llama.cpp's q/k permutation included. llama-94m's weights are
+random, so its next-token distributions are nearly flat and the greedy agreement of every 4-bit program is low and
+about the same for all three runtimes: KL and cosine are the measures to read there, and they put the three 4-bit
+programs close together and the 8-bit ones close to fp32 (llama.cpp's Q8_0, scaled per block of 32, a little
+closer than 8da8w, scaled per output channel). On zoo:tiny-llama, trained and confident, every program keeps
+nearly all of fp32's greedy choices.
+
+**Reading the figures.** Two cores shared with other work: the load average is printed with each model and the CV
+column flags noisy rows; the ratios carry their bootstrap intervals and per-round spread for that reason. These are
+this x86 CPU's figures; a phone's memory bandwidth and XNNPACK's NEON dot-product kernels make a different table.
+"""

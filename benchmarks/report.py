@@ -15,6 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import notes
+from benchmarks.llm_report import render_llm
+from benchmarks.markdown import cv as _cv
+from benchmarks.markdown import escape as _escape
+from benchmarks.markdown import ms as _ms
+from benchmarks.markdown import prose as _prose
+from benchmarks.markdown import size as _size
 from edgeq.bench.stats import NOISY_CV
 from edgeq.bench.verdict import Comparison, compare_samples
 
@@ -42,6 +48,7 @@ def render(document: dict[str, Any]) -> str:
         _lstm_lowerings(),
         _published(document),
         _int8_ceiling(),
+        render_llm(),
         _general_notes(),
         _cli_startup(),
     ]
@@ -425,36 +432,10 @@ def _auto(document: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cv(latency: dict[str, Any]) -> str:
-    return f"{latency['cv']:.1%}" + (" ⚠ noisy" if latency["noisy"] else "")
-
-
 def _spread(row: dict[str, Any]) -> str:
     """The lowest and highest of the per-process medians."""
     per_process = row.get("process_p50_ms") or [row["latency_ms"]["p50"]]
     return _ms(per_process[0]) if len(per_process) == 1 else f"{_ms(min(per_process))}–{_ms(max(per_process))}"
-
-
-def _ms(value: float) -> str:
-    for limit, digits in ((100, 0), (10, 1), (1, 2)):
-        if value >= limit:
-            return f"{value:.{digits}f}"
-    return f"{value:.3f}"
-
-
-def _size(size_bytes: int) -> str:
-    if size_bytes < 1 << 20:
-        return f"{size_bytes / 1024:.0f} KiB"
-    return f"{size_bytes / (1 << 20):.1f} MiB"
-
-
-def _prose(text: str) -> str:
-    """Hand-wrapped prose from notes.py as one Markdown line, so it can sit in a list item."""
-    return " ".join(text.split())
-
-
-def _escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def main(argv: list[str] | None = None) -> int:

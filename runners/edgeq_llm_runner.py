@@ -119,7 +119,8 @@ def teacher_forced(forward, prompt):
     return torch.stack([forward([token], position).clone() for position, token in enumerate(prompt)])
 
 
-def main(argv=None):
+def argument_parser():
+    """The runner's arguments (benchmarks/llm_host_runner.py takes the same, and a runtime)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--artifact", required=True)
     parser.add_argument("--prompt", required=True, help="comma-separated token ids")
@@ -129,7 +130,11 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--check", help="JSON list of prompts (token id lists) to feed teacher-forced")
     parser.add_argument("--check-out", help="where to save their logits (torch.save of a list of [T, vocab])")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = argument_parser().parse_args(argv)
     try:
         import torch
     except ImportError as exc:

@@ -21,6 +21,7 @@ import pytest
 from adb_fixtures import adb_address
 from arm_board import EXECUTORCH_VERSION, TORCH_VERSION, BoardError, build_board, default_cache_dir
 from edgeq_cli import edgeq
+from release_profiles import loopback_board
 
 from edgeq.digest import file_sha256
 from edgeq.lab.records import Measurement
@@ -51,9 +52,7 @@ def _profiles(folder: Path, board_python: str) -> None:
     from edgeq.profiles import describe_host
 
     host = describe_host()
-    (folder / "loopback-board.toml").write_text(
-        f'name = "loopback-board"\narch = "{host["arch"]}"\nengine = "{host["engine"]}"\ntransport = "ssh"\n'
-        f'formats = ["pte"]\nthreads = 1\npython = "{sys.executable}"\nworkdir = "{folder / "loopback-workdir"}"\n')
+    loopback_board(folder, folder / "loopback-workdir")
     (folder / "phone.toml").write_text(
         f'name = "phone"\narch = "{host["arch"]}"\nengine = "{host["engine"]}"\ntransport = "adb"\nformats = ["pte"]\n'
         'threads = 1\nruntime = "executor_runner"\nworkdir = "/data/local/tmp/edgeq"\n')

@@ -12,12 +12,12 @@ once (the artifact cache keys them on the weights, not on the profile).
 import json
 import shutil
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
 from edgeq_cli import edgeq
+from release_profiles import loopback_board
 
 from edgeq.digest import file_sha256
 from edgeq.package import layout, verify
@@ -44,21 +44,11 @@ limits = ["knows only the 134 sentences it was trained on"]
 """
 
 
-def _loopback_board(folder: Path, workdir: Path) -> Path:
-    from edgeq.profiles import describe_host
-
-    host = describe_host()
-    path = folder / "loopback-board.toml"
-    path.write_text(f'name = "loopback-board"\narch = "{host["arch"]}"\nengine = "{host["engine"]}"\ntransport = "ssh"\n'
-                    f'formats = ["pte"]\nthreads = 1\npython = "{sys.executable}"\nworkdir = "{workdir}"\n')
-    return path
-
-
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
     """A release folder (config, profile, key pair) and the signed bundle `edgeq package` wrote into dist/."""
     folder = tmp_path_factory.mktemp("release-llm")
-    _loopback_board(folder, folder / "loopback-workdir")
+    loopback_board(folder, folder / "loopback-workdir")
     (folder / "release.toml").write_text(RELEASE)
     assert edgeq("keygen", "-o", str(folder / "keys" / "release.key")).returncode == 0
     proc = edgeq("package", "--config", str(folder / "release.toml"), "--sign-key", str(folder / "keys" / "release.key"),
@@ -174,7 +164,7 @@ def _ssh(sshd, tmp_path) -> list[str]:
 def test_verify_on_a_device_over_ssh_generates_the_recorded_tokens_with_the_bundles_llm_runner(release, sshd, tmp_path):
     folder, _ = release
     workdir = tmp_path / "device-workdir"
-    profile = _loopback_board(tmp_path, workdir)
+    profile = loopback_board(tmp_path, workdir)
     proc = edgeq("verify", str(folder / "dist" / f"{BUNDLE}.tar.gz"), "--public-key",
                  str(folder / "keys" / "release.key.pub"), "--profile", str(profile), *_ssh(sshd, tmp_path), "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -251,7 +241,7 @@ def test_changed_recorded_tokens_with_rewritten_checksums_fail_on_the_host_and_t
     bundle = unpacked(release, tmp_path / "unpacked")
     generated, recorded = _change_a_recorded_token(bundle, 3)
     layout.write_sha256sums(bundle)  # without the public key, only generating the tokens again can tell
-    proc = edgeq("verify", str(bundle), "--profile", str(_loopback_board(tmp_path, tmp_path / "device-workdir")),
+    proc = edgeq("verify", str(bundle), "--profile", str(loopback_board(tmp_path, tmp_path / "device-workdir")),
                  *_ssh(sshd, tmp_path), "--json")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     problems = json.loads(proc.stdout)["problems"]
