@@ -29,7 +29,8 @@ def deploy_language_model(loaded: LoadedModel, target: Target, scheme: str,
         say(f"pushing the tokenizer ({loaded.tokenizer.name})")
         tokenizer = stage_file(transport, loaded.tokenizer, workdir, "inputs", file_sha256(loaded.tokenizer),
                                loaded.tokenizer.suffix).path
-    schemes = ["fp32"] + ([] if build.resolve(scheme) == "fp32" else [build.resolve(scheme)])
+    asked = build.resolve(scheme)
+    schemes = ["fp32"] + ([] if asked == "fp32" else [asked])
     artifacts, failed = [], []
     for name in schemes:
         spec = build.spec(name)
